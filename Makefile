@@ -1,0 +1,65 @@
+# Argus Streams: every routine task. `make help` lists them.
+# The first run installs everything under the repository (.venv, .cache, target); later runs are fast.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+MVN := mvn -q -B -Dmaven.repo.local=$(CURDIR)/.cache/m2
+JARS_STAMP := target/.jars-installed
+VENV_STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup jars venv up down status demo test test-unit lint bench schema clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(JARS_STAMP): pom.xml java/*/pom.xml
+	$(MVN) package
+	@touch $@
+
+venv: $(VENV_STAMP) ## create .venv and install the package with its pinned dependencies
+
+jars: $(JARS_STAMP) ## fetch the Kafka, Neo4j and Flink connector jars into target/ (Maven Central)
+
+setup: venv jars ## everything the stack, jobs and tests need
+
+up: setup ## start the local stack (idempotent) and provision the topics
+	$(BIN)/argus-streams up
+
+down: ## stop what `make up` started
+	@test -x $(BIN)/argus-streams && $(BIN)/argus-streams down || true
+
+status: ## health of every local service
+	$(BIN)/argus-streams status
+
+demo: setup ## the main job on the embedded default stack: stack up, jobs submitted, sample events through
+	$(BIN)/argus-streams demo
+
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check argus_streams jobs udfs tests bench
+	$(BIN)/mypy argus_streams
+
+test: setup lint ## the whole suite; starts (and stops) its own stack on ports +10000
+	$(BIN)/pytest -q
+
+test-unit: venv ## unit tests only (no stack)
+	$(BIN)/pytest -q -m 'not integration'
+
+bench: setup ## benchmarks (print figures; not tests)
+	$(BIN)/python -m bench.producer_throughput
+
+schema: venv ## export the JSON Schemas into schemas/
+	$(BIN)/argus-streams schema --out schemas
+
+clean: down ## remove generated files (keeps downloads in .cache)
+	rm -rf target .state

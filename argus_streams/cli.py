@@ -1,0 +1,144 @@
+"""`argus-streams`: the local stack, topics, publishing, settings, schemas and jobs from one command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from argus_streams.errors import ArgusStreamsError
+from argus_streams.settings import Settings
+
+
+def _stack(args: argparse.Namespace):  # noqa: ANN202 - imported lazily: the stack pulls in every client
+    from argus_streams.stack.manager import Stack
+
+    return Stack(only=tuple(args.only) if getattr(args, "only", None) else None)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    _stack(args).up()
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    _stack(args).down()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rows = _stack(args).status()
+    if args.json:
+        print(json.dumps([vars(row) for row in rows], indent=2))
+    else:
+        for row in rows:
+            state = "healthy" if row.healthy else ("running" if row.running else "stopped")
+            print(f"{row.name:<9} {state:<8} {row.endpoint}  log: {row.log}")
+    return 0 if all(row.healthy for row in rows) else 3
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from argus_streams import admin
+
+    settings = Settings.load()
+    if args.action == "ensure":
+        reports = admin.ensure_topics(settings)
+        for report in reports:
+            detail = "; ".join(report.actions + report.problems) or "as in the catalog"
+            print(f"{report.spec.name:<26} {report.status:<8} {detail}")
+        return 1 if any(r.problems for r in reports) else 0
+    rows = admin.describe(settings)
+    print(f"{'TOPIC':<26} {'PARTITIONS':>10} {'RETENTION':>10}  CATALOG")
+    for row in rows:
+        days = f"{row['retention_ms'] // 86_400_000}d" if row["retention_ms"] else "-"  # type: ignore[operator]
+        want = f"{row['expected_partitions']} / {row['expected_retention_ms'] // 86_400_000}d"  # type: ignore[operator]
+        print(f"{row['topic']:<26} {row['partitions'] or '-':>10} {days:>10}  {want}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from argus_streams.gateway import EventGateway
+    from argus_streams.kafka_io import publish_file
+
+    with EventGateway(Settings.load()) as gateway:
+        summary = publish_file(gateway, Path(args.file), topic=args.topic)
+    for topic, count in sorted(summary.per_topic.items()):
+        print(f"{topic:<26} {count:>8}")
+    for line, error in summary.rejected:
+        print(f"line {line}: rejected: {error}", file=sys.stderr)
+    print(f"{'total':<26} {sum(summary.per_topic.values()):>8}  ({len(summary.rejected)} rejected)")
+    return 1 if summary.rejected else 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    for name, value in Settings.load().masked().items():
+        print(f"{name}={value}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from argus_streams.payloads import json_schemas
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, schema in json_schemas().items():
+        path = out / f"{stem}.schema.json"
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        print(path)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from argus_streams.demo import run_demo
+
+    return run_demo(_stack(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="argus-streams", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(handler=handler)
+        return command
+
+    for name, handler, text in (
+        ("up", cmd_up, "start the local stack (idempotent), wait for health, provision topics"),
+        ("down", cmd_down, "stop what `up` started"),
+        ("status", cmd_status, "health of every local service"),
+    ):
+        command = add(name, handler, text)
+        command.add_argument("--only", nargs="+", metavar="SERVICE",
+                             help="kafka, flink, falkordb, neo4j, postgres")
+        if name == "status":
+            command.add_argument("--json", action="store_true")
+    topics = add("topics", cmd_topics, "create or fix the 8 topics (ensure), or show them (list)")
+    topics.add_argument("action", choices=["ensure", "list"])
+    publish = add("publish", cmd_publish, "publish a JSONL file of ArgusEvents; prints per-topic counts")
+    publish.add_argument("file")
+    publish.add_argument("--topic", help="override the topic derived from each event's type")
+    add("config", cmd_config, "print the effective settings (secrets masked)")
+    schema = add("schema", cmd_schema, "export the JSON Schemas of the event and of each payload")
+    schema.add_argument("--out", default="schemas")
+    add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except ArgusStreamsError as exc:
+        print(f"argus-streams: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

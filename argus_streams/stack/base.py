@@ -1,0 +1,234 @@
+"""The pieces every local service shares: its state folder, its ports, its process and its health check."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from argus_streams.errors import ServiceStartError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "stack"
+DEFAULT_HEALTH_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port the local stack listens on, all on 127.0.0.1."""
+
+    kafka: int = 9092
+    kafka_controller: int = 9093
+    flink_rest: int = 8081
+    flink_rpc: int = 6123
+    falkordb: int = 6379
+    neo4j_bolt: int = 7687
+    neo4j_http: int = 7474
+    postgres: int = 5432
+
+    def shifted(self, offset: int) -> Ports:
+        """The same layout moved by `offset` (the test stack runs beside a user's stack)."""
+        return replace(self, **{name: port + offset for name, port in vars(self).items()})
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """Where one stack keeps its data, logs and pid files, and which ports it uses."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    ports: Ports = field(default_factory=Ports)
+    host: str = "127.0.0.1"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def secrets_file(self) -> Path:
+        """Generated credentials of this local stack (never committed, mode 0600)."""
+        return self.state_dir / "stack.env"
+
+    def data_dir(self, service: str) -> Path:
+        return self.state_dir / "data" / service
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.logs_dir, self.run_dir, self.state_dir / "data"):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0): read its state to be sure it really runs.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Service(ABC):
+    """One local server: started as a child process in its own session, found again by its pid file.
+
+    Subclasses give the command line (`command`), the one-time preparation (`prepare`), the ports
+    they listen on (`ports`) and a protocol-level health check (`healthy`).
+    """
+
+    name: str = "service"
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def __init__(self, layout: StackLayout, secrets: dict[str, str]):
+        self.layout = layout
+        self.secrets = secrets
+
+    # What subclasses provide -------------------------------------------------------------------
+    @abstractmethod
+    def ports(self) -> Sequence[int]:
+        """Ports this service binds; each must be free before it starts."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line of the server process."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """True when the server answers its own protocol (not just an open port)."""
+
+    @abstractmethod
+    def endpoint(self) -> str:
+        """Where clients reach it, for people (`127.0.0.1:9092 (SASL_PLAINTEXT/SCRAM-SHA-512)`)."""
+
+    def prepare(self) -> None:
+        """One-time set-up of the data folder (format storage, write config); idempotent."""
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def after_healthy(self) -> None:
+        """Work that needs the server up (users, topics, indexes); idempotent."""
+
+    # Shared behaviour ----------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.layout.logs_dir / f"{self.name}.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.layout.run_dir / f"{self.name}.pid"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.layout.data_dir(self.name)
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def check_ports(self) -> None:
+        """Raise a one-line error when a port of this (stopped) service is taken by someone else."""
+        for port in self.ports():
+            if port_open(self.layout.host, port):
+                raise ServiceStartError(
+                    f"{self.name}: port {self.layout.host}:{port} is already taken by another process "
+                    f"(log: {self.log_path})"
+                )
+
+    def start(self) -> None:
+        """Start the process unless it already runs; does not wait for health."""
+        if self.is_running():
+            return
+        self.layout.ensure_dirs()
+        self.check_ports()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        with open(self.log_path, "ab") as log:
+            proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.data_dir,
+                env=self.environment(),
+                start_new_session=True,
+            )
+        self.pid_path.write_text(str(proc.pid))
+
+    def wait_healthy(self, timeout: float = DEFAULT_HEALTH_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            if not self.is_running():
+                raise ServiceStartError(f"{self.name}: the server exited during start-up (log: {self.log_path})")
+            time.sleep(0.3)
+        raise ServiceStartError(f"{self.name}: not healthy after {timeout:.0f}s (log: {self.log_path})")
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the process this stack started (never anything else); True if one was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        _signal_group(pid, self.stop_signal)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.2)
+        if pid_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        self.pid_path.unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def java_command(
+    classpath_dirs: Sequence[Path],
+    main_class: str,
+    *args: str,
+    heap: str = "512m",
+    jvm_args: Sequence[str] = (),
+) -> list[str]:
+    """`java` with every jar of the given folders on the class path; `jvm_args` (`-D...`) go before it."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else "java"
+    for folder in classpath_dirs:
+        if not folder.is_dir() or not any(folder.glob("*.jar")):
+            raise ServiceStartError(f"missing jars in {folder}: run `make jars` (mvn package) first")
+    classpath = ":".join(f"{folder}/*" for folder in classpath_dirs)
+    return [java, f"-Xmx{heap}", f"-Xms{heap}", *jvm_args, "-cp", classpath, main_class, *args]

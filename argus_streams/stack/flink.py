@@ -1,0 +1,236 @@
+"""The local Flink standalone session cluster, run by the `apache-flink` wheel's own scripts.
+
+`bin/start-cluster.sh` daemonises a JobManager and a TaskManager and records their pids in
+`$FLINK_PID_DIR`; this service renders the repo's `flink-conf/` into the stack's state folder (ports,
+folders and the venv's Python filled in), runs that script, and finds both JVMs again by those pid files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from argus_streams.errors import ConfigurationError, ServiceStartError
+from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, pid_alive
+
+CONF_SOURCE_DIR = REPO_ROOT / "flink-conf"
+# Names the pid and log files of this stack's daemons (`flink-argus-taskexecutor.pid`); the scripts
+# default to $USER, which is empty in some shells.
+IDENT = "argus"
+DAEMONS = ("standalonesession", "taskexecutor")
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def flink_home() -> Path:
+    """The wheel's Flink distribution (bin/, lib/, opt/, conf/): the installed `pyflink` package."""
+    import pyflink  # imported here: it is heavy and only this service needs it
+
+    return Path(pyflink.__file__).parent
+
+
+def venv_python() -> Path:
+    """The interpreter running us: the venv's. Not resolved, since the symlink target has no venv packages."""
+    return Path(sys.executable)
+
+
+def conf_dir(layout: StackLayout) -> Path:
+    """Absolute, since the scripts run with the data folder as working directory."""
+    return layout.data_dir(FlinkService.name).absolute() / "conf"
+
+
+def rest_url(layout: StackLayout) -> str:
+    return f"http://{layout.host}:{layout.ports.flink_rest}"
+
+
+def flink_env(layout: StackLayout) -> dict[str, str]:
+    """Environment for the wheel's scripts (`bin/flink`, start/stop-cluster.sh) aimed at this stack."""
+    env = dict(os.environ)
+    env.pop("_FLINK_HOME_DETERMINED", None)
+    env.update(
+        FLINK_HOME=str(flink_home()),
+        FLINK_CONF_DIR=str(conf_dir(layout)),
+        FLINK_LOG_DIR=str(layout.logs_dir.absolute() / "flink"),
+        FLINK_PID_DIR=str(layout.run_dir.absolute()),
+        FLINK_IDENT_STRING=IDENT,
+        # Anything that still starts a bare `python` gets the venv's, not the system's.
+        PATH=f"{venv_python().parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+def derived_ports(layout: StackLayout) -> dict[str, int]:
+    """Every port the cluster binds, derived from the layout so shifted stacks never clash."""
+    rpc = layout.ports.flink_rpc
+    return {
+        "rest.port": layout.ports.flink_rest,
+        "jobmanager.rpc.port": rpc,
+        "blob.server.port": rpc + 1,
+        "taskmanager.rpc.port": rpc + 2,
+        "taskmanager.data.port": rpc + 3,
+    }
+
+
+def render_config(source: str, overrides: dict[str, str | int]) -> str:
+    """`source` (flat `key: value` lines) with the values of `overrides` replaced or appended.
+
+    Line-based so the comments survive and no YAML library is needed; values are written as JSON
+    strings/numbers, which YAML reads back unchanged.
+    """
+    pending = dict(overrides)
+    lines = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            if line[0].isspace() or ":" not in stripped:
+                raise ConfigurationError(f"{CONF_SOURCE_DIR / 'config.yaml'}: use flat keys only: {line!r}")
+            key = stripped.split(":", 1)[0].strip()
+            if key in pending:
+                line = f"{key}: {json.dumps(pending.pop(key))}"
+        lines.append(line)
+    lines += [f"{key}: {json.dumps(value)}" for key, value in pending.items()]
+    return "\n".join(lines) + "\n"
+
+
+class FlinkService(Service):
+    """JobManager + one TaskManager on 127.0.0.1, web UI/REST at `ports.flink_rest`."""
+
+    name = "flink"
+
+    # Paths ----------------------------------------------------------------------------------------
+    @property
+    def conf_dir(self) -> Path:
+        return conf_dir(self.layout)
+
+    def _pid_file(self, daemon: str) -> Path:
+        return self.layout.run_dir / f"flink-{IDENT}-{daemon}.pid"
+
+    # Service contract -----------------------------------------------------------------------------
+    def ports(self) -> Sequence[int]:
+        return list(derived_ports(self.layout).values())
+
+    def command(self) -> list[str]:
+        return ["bash", str(flink_home() / "bin" / "start-cluster.sh")]
+
+    def environment(self) -> dict[str, str]:
+        return flink_env(self.layout)
+
+    def endpoint(self) -> str:
+        return f"{rest_url(self.layout)} (web UI)"
+
+    def prepare(self) -> None:
+        """Write <data>/conf: the wheel's log4j/logback files, the repo's files, then the rendered config."""
+        home_conf = flink_home() / "conf"
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.layout.logs_dir / "flink").mkdir(parents=True, exist_ok=True)  # start-cluster.sh needs it
+        for source_dir in (home_conf, CONF_SOURCE_DIR):
+            for file in source_dir.glob("*"):
+                if file.is_file() and file.name != "config.yaml" and file.suffix != ".cfg":
+                    shutil.copyfile(file, self.conf_dir / file.name)
+        # Only local daemons: `localhost`/`127.0.0.1` here makes the scripts start them without ssh.
+        (self.conf_dir / "masters").write_text(f"{self.layout.host}:{self.layout.ports.flink_rest}\n")
+        (self.conf_dir / "workers").write_text(f"{self.layout.host}\n")
+        data = self.data_dir
+        for folder in ("checkpoints", "savepoints", "tmp"):
+            (data / folder).mkdir(parents=True, exist_ok=True)
+        python = str(venv_python())
+        overrides: dict[str, str | int] = {
+            **derived_ports(self.layout),
+            "execution.checkpointing.dir": (data / "checkpoints").as_uri(),
+            "execution.checkpointing.savepoint-dir": (data / "savepoints").as_uri(),
+            "io.tmp.dirs": str(data / "tmp"),
+            "env.log.dir": str(self.layout.logs_dir / "flink"),
+            "env.pid.dir": str(self.layout.run_dir),
+            "python.executable": python,
+            "python.client.executable": python,
+        }
+        source = (CONF_SOURCE_DIR / "config.yaml").read_text()
+        (self.conf_dir / "config.yaml").write_text(render_config(source, overrides))
+
+    def healthy(self) -> bool:
+        try:
+            with _NO_PROXY.open(f"{rest_url(self.layout)}/overview", timeout=2) as response:
+                overview = json.load(response)
+        except (OSError, ValueError):
+            return False
+        return overview.get("taskmanagers", 0) >= 1 and overview.get("slots-available", 0) >= 1
+
+    # Process handling: two daemons found by the scripts' pid files --------------------------------
+    def _live(self, daemon: str) -> list[int]:
+        """Live pids in one daemon's pid file that really are this stack's JVMs (not reused pids)."""
+        try:
+            lines = self._pid_file(daemon).read_text().split()
+        except OSError:
+            return []
+        return [int(p) for p in lines if p.isdigit() and self._is_ours(int(p))]
+
+    def _is_ours(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return pid_alive(pid) and str(self.conf_dir).encode() in cmdline  # `--configDir <our conf>`
+
+    def _daemon_pids(self) -> list[int]:
+        return [pid for daemon in DAEMONS for pid in self._live(daemon)]
+
+    def pid(self) -> int | None:
+        pids = self._daemon_pids()
+        return pids[0] if pids else None
+
+    def is_running(self) -> bool:
+        """Both JVMs are up: the JobManager's and the TaskManager's pid files name live processes."""
+        return all(self._live(daemon) for daemon in DAEMONS)
+
+    def start(self) -> None:
+        """Render the config and run start-cluster.sh unless both daemons already run; does not wait."""
+        if self.is_running():
+            return
+        self.stop()  # half a cluster (one JVM died) is restarted whole
+        for daemon in DAEMONS:  # stale lines would only bump the log file index
+            self._pid_file(daemon).unlink(missing_ok=True)
+        super().start()  # port checks, prepare(), then start-cluster.sh, which forks both JVMs and exits
+        launcher = int(self.pid_path.read_text())
+        self.pid_path.unlink(missing_ok=True)  # the script's pid, not a daemon's
+        deadline = time.monotonic() + 60
+        while pid_alive(launcher) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not self.is_running():
+            raise ServiceStartError(
+                f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})"
+            )
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """stop-cluster.sh (TaskManager, then JobManager), then SIGKILL whatever of ours survived."""
+        pids = self._daemon_pids()
+        if not pids:
+            return False
+        with open(self.log_path, "ab") as log:
+            try:
+                subprocess.run(
+                    ["bash", str(flink_home() / "bin" / "stop-cluster.sh")],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.environment(),
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                pass  # the kill below still applies
+        deadline = time.monotonic() + 10
+        while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for daemon in DAEMONS:
+            self._pid_file(daemon).unlink(missing_ok=True)
+        return True
