@@ -102,6 +102,9 @@ class Neo4jService(Service):
             "server.memory.heap.max_size": HEAP,
             "server.memory.pagecache.size": PAGE_CACHE,
             "dbms.usage_report.enabled": "false",
+            # Bolt's shutdown otherwise idles twice for 5 s (Netty quiet period, worker pool wait).
+            "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0s",
+            "internal.server.bolt.thread_pool_shutdown_wait_time": "0s",
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
