@@ -114,7 +114,12 @@ class KafkaService(Service):
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _jvm_args(self) -> list[str]:
-        return [f"-Dlog4j2.configurationFile={self.log4j_path}", f"-Dkafka.logs.dir={self.layout.logs_dir}"]
+        # Log4j's own shutdown hook would stop logging halfway through Kafka's shutdown on SIGTERM.
+        return [
+            f"-Dlog4j2.configurationFile={self.log4j_path}",
+            "-Dlog4j2.shutdownHookEnabled=false",
+            f"-Dkafka.logs.dir={self.layout.logs_dir}",
+        ]
 
     def prepare(self) -> None:
         """Write the configs (they hold the admin password: mode 0600) and format storage once."""

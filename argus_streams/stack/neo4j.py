@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,8 @@ HEAP = "512m"
 PAGE_CACHE = "256m"
 MIN_PASSWORD_LENGTH = 8  # dbms.security.auth_minimum_password_length
 HEALTH_TIMEOUT_S = 2.0
+# Bolt magic + four version proposals (5.0-5.8, 4.4): any 4-byte answer means Bolt is serving.
+BOLT_HANDSHAKE = bytes.fromhex("6060B017") + bytes.fromhex("00080805 00000404 00000000 00000000")
 
 # What bin/neo4j would add from `server.jvm.additional` in the stock neo4j.conf, minus
 # -XX:+AlwaysPreTouch (it touches the whole heap up front: slower start, larger RSS).
@@ -66,13 +69,7 @@ class Neo4jService(Service):
         return self.data_dir / "data"
 
     def ports(self) -> Sequence[int]:
-        return (self.layout.ports.neo4j_bolt, self.layout.ports.neo4j_http, self._routing_port)
-
-    @property
-    def _routing_port(self) -> int:
-        # Server-side routing is off, but the connector's address is still validated/bound in some
-        # versions: pin it next to Bolt so two shifted stacks never collide on the default 7688.
-        return self.layout.ports.neo4j_bolt + 1
+        return (self.layout.ports.neo4j_bolt, self.layout.ports.neo4j_http)
 
     def endpoint(self) -> str:
         return f"{self.uri} (auth on)"
@@ -81,7 +78,7 @@ class Neo4jService(Service):
         host, ports = self.layout.host, self.layout.ports
         settings = {
             "server.directories.data": self.store_dir,
-            "server.directories.logs": self.data_dir / "logs",
+            "server.directories.logs": self.layout.logs_dir / self.name,  # neo4j.log, debug.log, ...
             "server.directories.run": self.data_dir / "run",
             "server.directories.plugins": self.data_dir / "plugins",
             "server.directories.import": self.data_dir / "import",
@@ -95,7 +92,8 @@ class Neo4jService(Service):
             "server.http.advertised_address": f"{host}:{ports.neo4j_http}",
             "server.https.enabled": "false",
             "dbms.routing.enabled": "false",
-            "server.routing.listen_address": f"{host}:{self._routing_port}",
+            # Routing is off (no listener); pinned anyway so no default 7688 shows up in any check.
+            "server.routing.listen_address": f"{host}:{ports.neo4j_bolt + 1}",
             "dbms.security.auth_enabled": "true",
             # Only informational here (the heap comes from -Xmx), but keeps neo4j's memory checks quiet.
             "server.memory.heap.initial_size": HEAP,
@@ -103,8 +101,8 @@ class Neo4jService(Service):
             "server.memory.pagecache.size": PAGE_CACHE,
             "dbms.usage_report.enabled": "false",
             # Bolt's shutdown otherwise idles twice for 5 s (Netty quiet period, worker pool wait).
-            "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0s",
-            "internal.server.bolt.thread_pool_shutdown_wait_time": "0s",
+            "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0",
+            "internal.server.bolt.thread_pool_shutdown_wait_time": "1s",
         }
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -135,6 +133,8 @@ class Neo4jService(Service):
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
             raise ServiceStartError(f"neo4j: setting the initial password failed (log: {self.log_path})")
+        # It holds the salted password hash; Neo4j writes it world-readable.
+        (self.store_dir / "dbms" / "auth.ini").chmod(0o600)
 
     def command(self) -> list[str]:
         return java_command(
@@ -157,10 +157,23 @@ class Neo4jService(Service):
 
     def healthy(self) -> bool:
         """The admin user logs in over Bolt and the default database answers `RETURN 1`."""
+        # Neo4j binds the port seconds before Bolt answers; probing the handshake first keeps the
+        # driver from logging a read time-out on every poll during start-up.
+        if not self._bolt_answers():
+            return False
         try:
             with self.driver(timeout=HEALTH_TIMEOUT_S) as driver, driver.session() as session:
                 return session.run("RETURN 1 AS ok").single(strict=True)["ok"] == 1
         except Exception:
+            return False
+
+    def _bolt_answers(self) -> bool:
+        address = (self.layout.host, self.layout.ports.neo4j_bolt)
+        try:
+            with socket.create_connection(address, timeout=1) as sock:
+                sock.sendall(BOLT_HANDSHAKE)
+                return len(sock.recv(4)) == 4
+        except OSError:
             return False
 
     def after_healthy(self) -> None:

@@ -1,0 +1,101 @@
+"""The producer gateway against the real broker with real SCRAM auth."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import pytest
+
+from argus_streams.breaker import BreakerState
+from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError
+from argus_streams.events import ArgusEvent, EventType
+from argus_streams.gateway import EventGateway
+from argus_streams.kafka_io import read_records
+from argus_streams.samples import demo_stream
+from argus_streams.topics import catalog
+
+
+def test_publish_and_read_back_with_key_and_headers(settings) -> None:  # noqa: ANN001
+    events = demo_stream()
+    with EventGateway(settings) as gateway:
+        acks = gateway.publish_many(events)
+    assert [ack.topic for ack in acks] == [e.topic(settings.topic_prefix) for e in events]
+
+    records = read_records(settings, [spec.name for spec in catalog(settings.topic_prefix)], len(events))
+    assert len(records) == len(events)
+    by_id = {ArgusEvent.from_json(r.value).event_id: r for r in records}
+    for event, ack in zip(events, acks, strict=True):
+        record = by_id[event.event_id]
+        assert record.value == event.to_bytes()
+        assert record.key == event.partition_key()
+        assert dict(record.headers) == {
+            "correlation_id": event.correlation_id.encode(),
+            "tenant_id": event.tenant_id.encode(),
+            "source": event.source.encode(),
+        }
+        assert (record.partition, record.offset) == (ack.partition, ack.offset)
+
+
+def test_same_key_always_lands_on_one_partition(settings) -> None:  # noqa: ANN001
+    events = [
+        ArgusEvent.new(EventType.CODEBASE_INGESTED, source="t", tenant_id=f"tenant-{i % 3}",
+                       payload={"project_id": f"project-{i % 5}", "codebase_path": "/srv"})
+        for i in range(100)
+    ]
+    with EventGateway(settings) as gateway:
+        acks = gateway.publish_many(events)
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for event, ack in zip(events, acks, strict=True):
+        partitions[event.payload["project_id"]].add(ack.partition)
+    assert all(len(found) == 1 for found in partitions.values()), partitions
+    assert len({p for found in partitions.values() for p in found}) > 1  # keys do spread over partitions
+
+
+def test_wrong_scram_password_is_refused_clearly(settings) -> None:  # noqa: ANN001
+    wrong = settings.model_copy(update={"sasl_password": type(settings.sasl_password)("not-the-password")})
+    started = time.monotonic()
+    with pytest.raises(BrokerAuthError, match="refused SASL SCRAM-SHA-512 login for user 'argus-service'"):
+        EventGateway(wrong).start()
+    assert time.monotonic() - started < 30
+
+
+def test_broker_stopped_mid_run_opens_the_breaker(stack, settings) -> None:  # noqa: ANN001
+    kafka = stack.service("kafka")
+    gateway = EventGateway(settings).start()
+    event = demo_stream()[0]
+    gateway.publish(event)
+    kafka.stop()
+    try:
+        errors = []
+        started = time.monotonic()
+        for _ in range(gateway.breaker.failure_threshold):
+            with pytest.raises(PublishError) as info:
+                gateway.publish(event)
+            errors.append(info.value)
+        assert gateway.breaker.state is BreakerState.OPEN
+        assert time.monotonic() - started < 5 * (gateway.timeouts.delivery_ms / 1000 + 2)
+        fast = time.monotonic()
+        with pytest.raises(CircuitOpenError):
+            gateway.publish(event)
+        assert time.monotonic() - fast < 0.5  # fails fast, without touching the broker
+    finally:
+        kafka.start()
+        kafka.wait_healthy()
+    # After the reset timeout the breaker lets a probe through and closes again.
+    time.sleep(gateway.breaker.reset_timeout_s)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            gateway.publish(event)
+            break
+        except PublishError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(gateway.breaker.reset_timeout_s)
+    assert gateway.breaker.state is BreakerState.CLOSED
+    failures = sum(sample.value for metric in gateway.metrics.failed.collect() for sample in metric.samples
+                   if sample.name.endswith("_total"))
+    assert failures == gateway.breaker.failure_threshold
+    assert gateway.metrics.registry.get_sample_value("argus_gateway_circuit_open") == 0
+    gateway.close()
