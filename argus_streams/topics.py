@@ -13,6 +13,8 @@ DEFAULT_RETENTION_DAYS = 7
 # Only the exceptions to the defaults are listed: failures and the DLQ are kept 30 days for review.
 _PARTITIONS = {EventType.DLQ: 3}
 _RETENTION_DAYS = {EventType.TEST_FAILED: 30, EventType.DLQ: 30}
+# A dead letter wraps the original record and its error context, so it may exceed the 1 MiB default.
+DLQ_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,10 @@ class TopicSpec:
 
     def configs(self) -> dict[str, str]:
         """Topic configs we own (Redpanda and Kafka both honour these)."""
-        return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        configs = {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        if self.event_type is EventType.DLQ:
+            configs["max.message.bytes"] = str(DLQ_MAX_MESSAGE_BYTES)
+        return configs
 
 
 def catalog(prefix: str = DEFAULT_TOPIC_PREFIX) -> list[TopicSpec]:

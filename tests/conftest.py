@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+
 import pytest
 
 from argus_streams.stack.base import REPO_ROOT, Ports, StackLayout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import subprocess
 import uuid
@@ -72,6 +73,10 @@ class KafkaService(Service):
         return self.data_dir / "log4j2.properties"
 
     @property
+    def fingerprint_path(self) -> Path:
+        return self.data_dir / "credentials.sha256"
+
+    @property
     def log_dirs(self) -> Path:
         return self.data_dir / "logs"
 
@@ -126,6 +131,13 @@ class KafkaService(Service):
         _write_private(self.properties_path, self.server_properties())
         _write_private(self.log4j_path, LOG4J2_PROPERTIES)
         if (self.log_dirs / "meta.properties").exists():
+            # The SCRAM users live in the metadata log: new secrets would leave the broker refusing
+            # everyone, and the start would only end in a health time-out.
+            if self.fingerprint_path.exists() and self.fingerprint_path.read_text() != self._fingerprint():
+                raise ServiceStartError(
+                    f"kafka: {self.log_dirs} was formatted with other credentials than the current "
+                    f"secrets; restore them or delete {self.data_dir} (log: {self.log_path})"
+                )
             return
         command = java_command(
             [KAFKA_JARS],
@@ -144,6 +156,12 @@ class KafkaService(Service):
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
             raise ServiceStartError(f"kafka: formatting {self.log_dirs} failed (log: {self.log_path})")
+        _write_private(self.fingerprint_path, self._fingerprint())
+
+    def _fingerprint(self) -> str:
+        """A digest of the SCRAM users given to `format`, to notice changed secrets later."""
+        users = f"{self.admin_user}:{self.admin_password}\n{self.user}:{self.password}"
+        return hashlib.sha256(users.encode()).hexdigest()
 
     def command(self) -> list[str]:
         return java_command(

@@ -107,7 +107,8 @@ class Stack:
                 detail = "; ".join(topic.actions + topic.problems) or "as in the catalog"
                 report(f"topic {topic.spec.name:<26} {topic.status:<8} {detail}")
         for service in self.services:
-            report(f"{service.name:<9} up ({timings[service.name]:>5.1f}s)  {service.endpoint()}  log: {service.log_path}")
+            took = timings[service.name]
+            report(f"{service.name:<9} up ({took:>5.1f}s)  {service.endpoint()}  log: {service.log_path}")
         return timings
 
     def down(self, report: Callable[[str], None] = print) -> None:

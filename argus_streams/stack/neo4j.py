@@ -6,9 +6,13 @@ import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from argus_streams.errors import ConfigurationError, ServiceStartError
 from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command
+
+if TYPE_CHECKING:
+    from neo4j import Driver
 
 NEO4J_JARS = REPO_ROOT / "target" / "neo4j"
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
@@ -146,7 +150,7 @@ class Neo4jService(Service):
             jvm_args=JVM_ARGS,
         )
 
-    def driver(self, user: str = INITIAL_USER, password: str | None = None, timeout: float = 10.0):
+    def driver(self, user: str = INITIAL_USER, password: str | None = None, timeout: float = 10.0) -> Driver:
         """A sync `neo4j` driver for this server (the admin user unless told otherwise)."""
         from neo4j import GraphDatabase
 
@@ -182,7 +186,7 @@ class Neo4jService(Service):
             return
         with self.driver() as driver:
             driver.execute_query(
-                "CREATE USER $user IF NOT EXISTS SET PLAIN TEXT PASSWORD $password CHANGE NOT REQUIRED",
+                "CREATE USER $user IF NOT EXISTS SET PLAINTEXT PASSWORD $password CHANGE NOT REQUIRED",
                 user=self.user,
                 password=self.password,
                 database_="system",
@@ -190,5 +194,8 @@ class Neo4jService(Service):
 
 
 def _picocli_quote(value: str) -> str:
-    """One argument for a picocli @-file: double-quoted, with backslash and quote escaped."""
+    """One argument for a picocli @-file: double-quoted, backslash and quote escaped, and a leading
+    `@` doubled (picocli would otherwise read the rest as the name of another @-file)."""
+    if value.startswith("@"):
+        value = "@" + value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,124 @@
+"""What every PyFlink job shares: the environment, Kafka sources with record metadata, headered sinks.
+
+PyFlink's Kafka source gives values only and its sink cannot write headers; the small Java
+(de)serializers built by `pom.xml` into target/flink-lib fill both gaps (see java/flink-lib).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Configuration, Types
+from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.kafka import (
+    KafkaOffsetResetStrategy,
+    KafkaOffsetsInitializer,
+    KafkaSink,
+    KafkaSource,
+)
+from pyflink.util.java_utils import load_java_class
+
+from argus_streams.errors import ConfigurationError
+from argus_streams.settings import Settings
+from argus_streams.stack.base import REPO_ROOT
+
+FLINK_LIB = REPO_ROOT / "target" / "flink-lib"
+DESERIALIZER_CLASS = "io.argus.streams.flink.RecordWithMetadataDeserializer"
+SERIALIZER_CLASS = "io.argus.streams.flink.HeaderedRecordSerializer"
+# The SQL connector shades the Kafka client: JAAS must name the shaded login module.
+SCRAM_LOGIN_MODULE = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule"
+CHECKPOINT_INTERVAL_MS = 10_000
+# Transactions must outlive a checkpoint interval plus a restart, and stay under the broker's max (15 min).
+TRANSACTION_TIMEOUT_MS = 900_000
+# Dead letters wrap the original record plus its error context; the DLQ topic accepts up to this much.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+# Positional twins of RecordWithMetadataDeserializer.FIELDS and HeaderedRecordSerializer's input.
+RECORD_TYPE = Types.ROW_NAMED(
+    ["topic", "partition", "offset", "timestamp", "key", "value", "headers"],
+    [Types.STRING(), Types.INT(), Types.LONG(), Types.LONG(), Types.STRING(),
+     Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.MAP(Types.STRING(), Types.STRING())],
+)
+OUT_RECORD_TYPE = Types.ROW_NAMED(
+    ["topic", "key", "value", "headers"],
+    [Types.STRING(), Types.STRING(), Types.STRING(), Types.MAP(Types.STRING(), Types.STRING())],
+)
+
+
+def lib_jars() -> list[str]:
+    jars = sorted(FLINK_LIB.glob("*.jar"))
+    if not any(j.name.startswith("argus-flink-lib") for j in jars):
+        raise ConfigurationError(f"no jars in {FLINK_LIB}: run `make jars` (mvn package) first")
+    return [j.as_uri() for j in jars]
+
+
+def create_env(parallelism: int = 2, extra: dict[str, str] | None = None) -> StreamExecutionEnvironment:
+    """An environment with our jars, checkpointing, and this interpreter for the Python workers."""
+    config = Configuration()
+    config.set_string("python.executable", sys.executable)
+    config.set_string("python.client.executable", sys.executable)
+    config.set_string("python.fn-execution.bundle.size", "100000")
+    config.set_string("python.fn-execution.bundle.time", "100")
+    for key, value in (extra or {}).items():
+        config.set_string(key, value)
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    env.set_parallelism(parallelism)
+    env.add_jars(*lib_jars())
+    env.enable_checkpointing(CHECKPOINT_INTERVAL_MS, CheckpointingMode.EXACTLY_ONCE)
+    return env
+
+
+def kafka_properties(settings: Settings) -> dict[str, str]:
+    props = {"security.protocol": settings.security_protocol}
+    if settings.security_protocol.startswith("SASL"):
+        user = settings.sasl_username.replace('"', '\\"')
+        password = settings.sasl_password.get_secret_value().replace('"', '\\"')
+        props["sasl.mechanism"] = settings.sasl_mechanism
+        props["sasl.jaas.config"] = f'{SCRAM_LOGIN_MODULE} required username="{user}" password="{password}";'
+    return props
+
+
+def kafka_source(settings: Settings, topics: list[str], group_id: str) -> KafkaSource:
+    """Committed offsets of `group_id` (earliest when none), committed back on every checkpoint."""
+    builder = (
+        KafkaSource.builder()
+        .set_bootstrap_servers(settings.brokers)
+        .set_topics(*topics)
+        .set_group_id(group_id)
+        .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+        .set_properties({**kafka_properties(settings), "commit.offsets.on.checkpoint": "true",
+                         "isolation.level": "read_committed", "client.id.prefix": group_id})
+    )
+    # No Python API takes a record deserializer: hand the Java one to the Java builder.
+    builder._j_builder.setDeserializer(_java_instance(DESERIALIZER_CLASS))
+    return builder.build()
+
+
+def kafka_sink(settings: Settings, transactional_id_prefix: str,
+               guarantee: Any = DeliveryGuarantee.EXACTLY_ONCE) -> KafkaSink:
+    """A sink of OUT_RECORD_TYPE rows (topic, key, value, headers), transactional by default."""
+    builder = (
+        KafkaSink.builder()
+        .set_bootstrap_servers(settings.brokers)
+        .set_delivery_guarantee(guarantee)
+        .set_transactional_id_prefix(transactional_id_prefix)
+        .set_property("transaction.timeout.ms", str(TRANSACTION_TIMEOUT_MS))
+        .set_property("compression.type", "gzip")
+        .set_property("max.request.size", str(MAX_RECORD_BYTES))
+    )
+    for key, value in kafka_properties(settings).items():
+        builder.set_property(key, value)
+    builder._j_builder.setRecordSerializer(_java_instance(SERIALIZER_CLASS))
+    return builder.build()
+
+
+def _java_instance(class_name: str) -> Any:
+    """An instance of one of our Java classes, loaded from the jars `create_env` added."""
+    return load_java_class(class_name).newInstance()
+
+
+def job_file(name: str) -> Path:
+    return REPO_ROOT / "jobs" / f"{name.replace('-', '_')}.py"

@@ -1,0 +1,168 @@
+"""The failure graph in FalkorDB and Neo4j: indexes, batched idempotent upserts, and error classes.
+
+Writes set values from Flink state behind a monotonic guard (a row only wins when its count/seq is
+at least the stored one), so replays after a restart and out-of-order async completions converge on
+the true values instead of double counting. Every query is parameterised; every key has tenant_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis
+from falkordb.asyncio import FalkorDB
+from neo4j import AsyncGraphDatabase
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+
+from argus_streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+UPSERT_FAILURES = """
+UNWIND $rows AS r
+MERGE (f:Failure {tenant_id: r.tenant_id, signature: r.signature})
+WITH f, r, (f.count IS NULL OR f.count <= r.count) AS newer
+SET f.count = CASE WHEN newer THEN r.count ELSE f.count END,
+    f.first_seen = CASE WHEN newer THEN r.first_seen ELSE f.first_seen END,
+    f.last_seen = CASE WHEN newer THEN r.last_seen ELSE f.last_seen END,
+    f.error_type = CASE WHEN newer THEN r.error_type ELSE f.error_type END,
+    f.sample_message = CASE WHEN newer THEN r.sample_message ELSE f.sample_message END
+MERGE (t:Test {tenant_id: r.tenant_id, id: r.test_id})
+SET t.suite_id = r.suite_id
+MERGE (s:TestSuite {tenant_id: r.tenant_id, id: r.suite_id})
+MERGE (s)-[:CONTAINS]->(t)
+MERGE (t)-[h:HAD_FAILURE]->(f)
+WITH h, r, (h.count IS NULL OR h.count <= r.edge_count) AS newer
+SET h.count = CASE WHEN newer THEN r.edge_count ELSE h.count END,
+    h.last_seen = CASE WHEN newer THEN r.edge_last_seen ELSE h.last_seen END
+"""
+
+UPSERT_TESTS = """
+UNWIND $rows AS r
+MERGE (t:Test {tenant_id: r.tenant_id, id: r.test_id})
+WITH t, r, (t.seq IS NULL OR t.seq <= r.seq) AS newer
+SET t.suite_id = r.suite_id,
+    t.flakiness = CASE WHEN newer THEN r.flakiness ELSE t.flakiness END,
+    t.seq = CASE WHEN newer THEN r.seq ELSE t.seq END
+MERGE (s:TestSuite {tenant_id: r.tenant_id, id: r.suite_id})
+MERGE (s)-[:CONTAINS]->(t)
+"""
+
+# (label, properties) of every MERGE key.
+INDEXES = (("Failure", ("tenant_id", "signature")), ("Test", ("tenant_id", "id")), ("TestSuite", ("tenant_id", "id")))
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError, TimeoutError, OSError, asyncio.TimeoutError,
+    redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
+    ServiceUnavailable, SessionExpired, TransientError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """A database that is down or slow (retry, never DLQ) versus a data error (DLQ)."""
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+def split_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    failures = [{k: v for k, v in r.items() if k != "kind"} for r in rows if r["kind"] == "failure"]
+    tests = [{k: v for k, v in r.items() if k != "kind"} for r in rows if r["kind"] == "test"]
+    return failures, tests
+
+
+async def retry_transient(
+    action: Callable[[], Awaitable[Any]], *, initial_s: float = 0.2, max_s: float = 10.0,
+    deadline_s: float = 600.0, what: str = "graph write",
+) -> Any:
+    """Retry `action` with exponential backoff while its errors are transient (backpressure, no DLQ)."""
+    delay, waited = initial_s, 0.0
+    while True:
+        try:
+            return await action()
+        except Exception as exc:
+            if not is_transient(exc) or waited >= deadline_s:
+                raise
+            log.warning("%s failed (%r); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, max_s)
+
+
+class FalkorGraphWriter:
+    def __init__(self, settings: Settings):
+        self._db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+        self._graph = self._db.select_graph(settings.falkordb_graph)
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        if self._indexed:
+            return
+        existing = await self._graph.query("CALL db.indexes() YIELD label, properties RETURN label, properties")
+        have = {(row[0], prop) for row in existing.result_set for prop in row[1]}
+        for label, props in INDEXES:
+            missing = [p for p in props if (label, p) not in have]
+            if missing:  # index creation is not idempotent in FalkorDB: create only what is missing
+                await self._graph.create_node_range_index(label, *missing)
+        self._indexed = True
+
+    async def write(self, failures: list[dict[str, Any]], tests: list[dict[str, Any]]) -> None:
+        await self.ensure_indexes()
+        if failures:
+            await self._graph.query(UPSERT_FAILURES, {"rows": failures})
+        if tests:
+            await self._graph.query(UPSERT_TESTS, {"rows": tests})
+
+    async def close(self) -> None:
+        await self._db.aclose()
+
+
+class Neo4jGraphWriter:
+    def __init__(self, settings: Settings):
+        self._driver = AsyncGraphDatabase.driver(
+            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+            connection_timeout=5, max_transaction_retry_time=5,
+        )
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        if self._indexed:
+            return
+        for label, props in INDEXES:
+            name = f"argus_{label.lower()}_key"
+            fields = ", ".join(f"n.{p}" for p in props)
+            # Labels and property names cannot be parameters; they come from the constant above.
+            await self._driver.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({fields})")
+        self._indexed = True
+
+    async def write(self, failures: list[dict[str, Any]], tests: list[dict[str, Any]]) -> None:
+        await self.ensure_indexes()
+        async with self._driver.session() as session:
+            async def work(tx: Any) -> None:
+                if failures:
+                    await (await tx.run(UPSERT_FAILURES, rows=failures)).consume()
+                if tests:
+                    await (await tx.run(UPSERT_TESTS, rows=tests)).consume()
+            await session.execute_write(work)
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+
+class GraphSink:
+    """Both graphs, written in one batch: FalkorDB first (the self-healer reads it), then Neo4j."""
+
+    def __init__(self, settings: Settings, neo4j: bool = True):
+        self.writers: list[Any] = [FalkorGraphWriter(settings)]
+        if neo4j:
+            self.writers.append(Neo4jGraphWriter(settings))
+
+    async def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        failures, tests = split_rows(rows)
+        for writer in self.writers:
+            await retry_transient(lambda w=writer: w.write(failures, tests), what=type(writer).__name__)
+
+    async def close(self) -> None:
+        for writer in self.writers:
+            await writer.close()

@@ -1,0 +1,190 @@
+"""Failure intelligence: test.failed + test.executed -> failure graph in FalkorDB and Neo4j, bad input -> DLQ.
+
+    argus-streams job submit failures        (flink run -py jobs/failures.py on the session cluster)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from pyflink.common import Row, Time, Types, WatermarkStrategy
+from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
+from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+
+from argus_streams import dlq
+from argus_streams.batching import MicroBatcher
+from argus_streams.events import EventType, topic_for
+from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
+from argus_streams.flink_kit import OUT_RECORD_TYPE, RECORD_TYPE, create_env, kafka_sink, kafka_source
+from argus_streams.graph import GraphSink, is_transient
+from argus_streams.settings import Settings
+
+JOB_NAME = "argus-failures"
+SOURCE_NAME = "flink.failures"
+DEDUPE_TTL = Time.days(7)
+GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # transient outages are retried inside; this only catches hangs
+GRAPH_CAPACITY = 2000
+
+DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
+GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
+
+
+def dlq_row(record: dlq.SourceRecord, error: BaseException, prefix: str) -> Row:
+    """The DLQ record: the seed's DLQ event, keyed by the original key, with the original headers."""
+    event = dlq.dead_letter(record, error, SOURCE_NAME)
+    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
+    return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)
+
+
+class ParseRecords(ProcessFunction):
+    """Kafka record -> TestRun; anything that does not parse goes to the DLQ side output."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
+        record = dlq.SourceRecord.from_row(row)
+        try:
+            run = parse_run(record.value)  # type: ignore[arg-type]
+        except Exception as exc:  # bad input of any kind is routed, with its context, never raised
+            yield DLQ_TAG, dlq_row(record, exc, self.prefix)
+            return
+        yield run
+
+
+class TestHistoryFunction(KeyedProcessFunction):
+    """Keyed by tenant + test suite (the topics' partition key): dedupe, pass/fail history, flakiness."""
+
+    __test__ = False
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        seen = MapStateDescriptor("seen-event-ids", Types.STRING(), Types.BOOLEAN())
+        seen.enable_time_to_live(StateTtlConfig.new_builder(DEDUPE_TTL).build())
+        self.seen = runtime_context.get_map_state(seen)
+        self.history = runtime_context.get_map_state(
+            MapStateDescriptor("test-history", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
+        if self.seen.contains(run.event_id):
+            return  # a producer retry or a republished record: counted once
+        self.seen.put(run.event_id, True)
+        history = self.history.get(run.test_id) or TestHistory()
+        history.record(run)
+        self.history.put(run.test_id, history)
+        yield GRAPH_TAG, history.upsert(run)
+        if run.failed and run.signature:
+            yield run
+
+
+class SignatureFunction(KeyedProcessFunction):
+    """Keyed by tenant + signature: count, first/last seen, sample, tests affected."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.stats = runtime_context.get_state(ValueStateDescriptor("signature-stats", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
+        stats = self.stats.value() or SignatureStats()
+        stats.record(run)
+        self.stats.update(stats)
+        yield stats.upsert(run)
+
+
+class GraphWrite(AsyncFunction):
+    """Batched idempotent upserts to FalkorDB and Neo4j; rows that are bad data come back as DLQ records.
+
+    Transient database errors are retried inside (backpressure: the async queue fills, the source
+    slows) and never reach the DLQ. Async I/O cannot emit side outputs, so failures are returned.
+    """
+
+    def __init__(self, settings: Settings, neo4j: bool = True):
+        self.settings = settings
+        self.neo4j = neo4j
+        self._sink: GraphSink | None = None
+        self._batcher: MicroBatcher[dict] | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._sink, self._batcher = None, None  # created on the operator's event loop, at first use
+
+    async def async_invoke(self, row: dict) -> list:
+        if self._sink is None or self._batcher is None:
+            self._sink = GraphSink(self.settings, neo4j=self.neo4j)
+            self._batcher = MicroBatcher(self._sink.write)
+        try:
+            await self._batcher.submit(row)
+            return []
+        except Exception as batch_error:
+            if is_transient(batch_error):
+                raise  # retries are exhausted: fail the task, restart from the checkpoint
+        try:  # the batch held bad data: write this row alone to find out whether it is the culprit
+            await self._sink.write([row])
+            return []
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            return [graph_error_row(row, exc, self.settings.topic_prefix)]
+
+    def close(self) -> None:
+        if self._sink is not None:
+            try:
+                asyncio.get_event_loop().run_until_complete(self._sink.close())
+            except RuntimeError:
+                pass  # the operator's loop is already gone; connections close with the process
+
+
+def graph_error_row(row: dict, error: BaseException, prefix: str) -> Row:
+    """A graph upsert the databases refused: no Kafka record stands behind it, so its row is the value."""
+    record = dlq.SourceRecord(
+        topic=topic_for(EventType.TEST_FAILED, prefix), partition=None, offset=None,
+        key=row.get("suite_id"), value=json.dumps(row).encode(), headers={"tenant_id": row["tenant_id"]},
+    )
+    return dlq_row(record, error, prefix)
+
+
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
+                   neo4j: bool = True) -> None:
+    prefix = settings.topic_prefix
+    topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
+    records: DataStream = env.from_source(
+        kafka_source(settings, topics, group_id), WatermarkStrategy.no_watermarks(),
+        "Kafka: test.failed + test.executed", type_info=RECORD_TYPE,
+    ).uid("failures-kafka-source")
+
+    runs = records.process(ParseRecords(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Parse and validate").uid("failures-parse")
+    histories = runs.key_by(lambda run: run.suite_key, key_type=Types.STRING()) \
+        .process(TestHistoryFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Test history and flakiness (tenant, suite)").uid("failures-test-history")
+    signatures = histories.key_by(lambda run: run.signature_key, key_type=Types.STRING()) \
+        .process(SignatureFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Signature aggregation (tenant, signature)").uid("failures-signatures")
+
+    graph_rows = signatures.union(histories.get_side_output(GRAPH_TAG))
+    graph_errors = AsyncDataStream.unordered_wait(
+        graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_CAPACITY, OUT_RECORD_TYPE,
+    ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink")
+
+    runs.get_side_output(DLQ_TAG).union(graph_errors) \
+        .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \
+        .name("Kafka: argus.dlq").uid("failures-dlq-sink")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--group-id", default="argus-flink-failures")
+    parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
+    parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
+    parser.add_argument("--parallelism", type=int, default=2)
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
+    settings = Settings.load().model_copy(update=overrides)
+    env = create_env(args.parallelism)
+    build_pipeline(env, settings, group_id=args.group_id)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()
