@@ -23,6 +23,7 @@ from argus_streams.breaker import BreakerState, CircuitBreaker
 from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError
 from argus_streams.events import ArgusEvent
 from argus_streams.settings import Settings
+from argus_streams.stack.base import port_open
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ MAX_IN_FLIGHT = 5  # the most that idempotence keeps in order
 class GatewayTimeouts:
     """Bounds that turn a dead broker into an error within seconds instead of a two-minute hang."""
 
+    bootstrap_ms: int = 10_000
     request_ms: int = 5_000
     delivery_ms: int = 15_000
     max_block_ms: int = 5_000
@@ -115,6 +117,7 @@ class EventGateway:
             "enable_idempotence": s.enable_idempotence,
             "compression_type": None if s.compression_type == "none" else s.compression_type,
             "max_in_flight_requests_per_connection": MAX_IN_FLIGHT,
+            "bootstrap_timeout_ms": t.bootstrap_ms,
             "request_timeout_ms": t.request_ms,
             "delivery_timeout_ms": t.delivery_ms,
             "max_block_ms": t.max_block_ms,
@@ -129,12 +132,22 @@ class EventGateway:
         try:
             return self._producer_factory(**self.producer_config())
         except SaslAuthenticationFailedError as exc:
-            raise BrokerAuthError(
-                f"broker {self.settings.brokers} refused SASL {self.settings.sasl_mechanism} login "
-                f"for user '{self.settings.sasl_username}': {exc}"
-            ) from exc
+            raise self._auth_error(exc) from exc
+        except KafkaTimeoutError as exc:
+            # A SCRAM broker closes the socket on bad credentials without an error response, so the
+            # client only sees a bootstrap timeout: a broker that accepts TCP but never let us in
+            # refused our login.
+            if any(_accepts_tcp(server) for server in self.settings.brokers.split(",")):
+                raise self._auth_error(exc) from exc
+            raise PublishError(f"cannot reach broker {self.settings.brokers}: {exc}") from exc
         except (NoBrokersAvailable, KafkaError) as exc:
             raise PublishError(f"cannot reach broker {self.settings.brokers}: {exc!r}") from exc
+
+    def _auth_error(self, exc: BaseException) -> BrokerAuthError:
+        return BrokerAuthError(
+            f"broker {self.settings.brokers} refused SASL {self.settings.sasl_mechanism} login "
+            f"for user '{self.settings.sasl_username}' (check REDPANDA_SASL_USERNAME/REDPANDA_SASL_PASSWORD): {exc}"
+        )
 
     # Publishing -----------------------------------------------------------------------------------
     def publish(self, event: ArgusEvent, topic: str | None = None) -> Any:
@@ -204,6 +217,11 @@ class EventGateway:
     def _breaker_changed(self, state: BreakerState) -> None:
         self.metrics.breaker_open.set(0 if state is BreakerState.CLOSED else 1)
         log.warning("event gateway circuit is now %s", state.value)
+
+
+def _accepts_tcp(server: str) -> bool:
+    host, _, port = server.strip().rpartition(":")
+    return port.isdigit() and port_open(host or "127.0.0.1", int(port), timeout=1.0)
 
 
 __all__ = ["EventGateway", "GatewayMetrics", "GatewayTimeouts", "CircuitOpenError"]

@@ -128,16 +128,18 @@ class KafkaService(Service):
 
     def prepare(self) -> None:
         """Write the configs (they hold the admin password: mode 0600) and format storage once."""
-        _write_private(self.properties_path, self.server_properties())
-        _write_private(self.log4j_path, LOG4J2_PROPERTIES)
-        if (self.log_dirs / "meta.properties").exists():
-            # The SCRAM users live in the metadata log: new secrets would leave the broker refusing
-            # everyone, and the start would only end in a health time-out.
-            if self.fingerprint_path.exists() and self.fingerprint_path.read_text() != self._fingerprint():
+        formatted = (self.log_dirs / "meta.properties").exists()
+        # The SCRAM users live in the metadata log: new secrets would leave the broker refusing
+        # everyone, and the start would only end in a health time-out.
+        if formatted and self.fingerprint_path.exists():
+            if self.fingerprint_path.read_text() != self._fingerprint():
                 raise ServiceStartError(
                     f"kafka: {self.log_dirs} was formatted with other credentials than the current "
                     f"secrets; restore them or delete {self.data_dir} (log: {self.log_path})"
                 )
+        _write_private(self.properties_path, self.server_properties())
+        _write_private(self.log4j_path, LOG4J2_PROPERTIES)
+        if formatted:
             return
         command = java_command(
             [KAFKA_JARS],
