@@ -144,15 +144,8 @@ def graph_error_row(row: dict, error: BaseException, prefix: str) -> Row:
     return dlq_row(record, error, prefix)
 
 
-def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
-                   neo4j: bool = True) -> None:
-    prefix = settings.topic_prefix
-    topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
-    records: DataStream = env.from_source(
-        kafka_source(settings, topics, group_id), WatermarkStrategy.no_watermarks(),
-        "Kafka: test.failed + test.executed", type_info=RECORD_TYPE,
-    ).uid("failures-kafka-source")
-
+def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:
+    """Kafka records -> (graph upsert rows, DLQ records): everything but the I/O at both ends."""
     runs = records.process(ParseRecords(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Parse and validate").uid("failures-parse")
     histories = runs.key_by(lambda run: run.suite_key, key_type=Types.STRING()) \
@@ -161,13 +154,22 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
     signatures = histories.key_by(lambda run: run.signature_key, key_type=Types.STRING()) \
         .process(SignatureFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Signature aggregation (tenant, signature)").uid("failures-signatures")
+    return signatures.union(histories.get_side_output(GRAPH_TAG)), runs.get_side_output(DLQ_TAG)
 
-    graph_rows = signatures.union(histories.get_side_output(GRAPH_TAG))
+
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
+                   neo4j: bool = True) -> None:
+    prefix = settings.topic_prefix
+    topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
+    records: DataStream = env.from_source(
+        kafka_source(settings, topics, group_id), WatermarkStrategy.no_watermarks(),
+        "Kafka: test.failed + test.executed", type_info=RECORD_TYPE,
+    ).uid("failures-kafka-source")
+    graph_rows, dead_letters = aggregate(records, prefix)
     graph_errors = AsyncDataStream.unordered_wait(
         graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_CAPACITY, OUT_RECORD_TYPE,
     ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink")
-
-    runs.get_side_output(DLQ_TAG).union(graph_errors) \
+    dead_letters.union(graph_errors) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \
         .name("Kafka: argus.dlq").uid("failures-dlq-sink")
 

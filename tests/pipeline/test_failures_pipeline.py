@@ -1,0 +1,61 @@
+"""The failure job's operators on a bounded input at parallelism 2 (local Flink mini-cluster, no stack)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+from pyflink.common import Row, Types
+
+from argus_streams.events import ArgusEvent
+from argus_streams.flink_kit import RECORD_TYPE, create_env
+from argus_streams.samples import executed_event, failed_event
+from jobs.failures import aggregate
+
+
+def record(topic: str, offset: int, value: bytes, key: str | None = "suite") -> Row:
+    return Row(topic, offset % 6, offset, 0, key, bytearray(value), {"tenant_id": "acme"})
+
+
+def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
+    rng = random.Random(11)
+    events: list[ArgusEvent] = []
+    for i in range(40):  # 2 tenants x 2 signatures x 2 tests, plus passes
+        tenant = ("acme", "globex")[i % 2]
+        events.append(failed_event(rng, tenant=tenant, suite="s1", test=f"t{i % 4 // 2}", signature_id=(i % 8) // 4,
+                                   run=i))
+    events += [executed_event(rng, tenant="acme", suite="s1", test="t0", run=i, status="passed") for i in range(3)]
+    rows = [record("argus.test.failed", n, e.to_bytes()) for n, e in enumerate(events)]
+    rows.append(record("argus.test.failed", 900, events[0].to_bytes()))  # a duplicate delivery
+    rows.append(record("argus.test.failed", 901, b"{truncated"))
+    rows.append(record("argus.test.executed", 902, b'{"event_type": "test.executed"}'))
+
+    env = create_env(parallelism=2)
+    source = env.from_collection(rows, type_info=RECORD_TYPE)
+    graph_rows, dead_letters = aggregate(source, "argus")
+    tagged = graph_rows.map(lambda r: json.dumps(r), output_type=Types.STRING()).union(
+        dead_letters.map(lambda r: json.dumps({"kind": "dlq", "topic": r[0], "key": r[1], "value": r[2]}),
+                         output_type=Types.STRING()))
+    with tagged.execute_and_collect() as results:
+        out = [json.loads(item) for item in results]
+
+    failures = [r for r in out if r["kind"] == "failure"]
+    final = {}
+    for row in failures:  # the last upsert per signature holds the state's final count
+        key = (row["tenant_id"], row["signature"])
+        final[key] = max(final.get(key, 0), row["count"])
+    assert len(failures) == 40  # the duplicate was dropped
+    assert sorted(final.values()) == [10, 10, 10, 10]
+    assert len({sig for _, sig in final}) == 2  # the same two signatures in both tenants
+
+    tests = [r for r in out if r["kind"] == "test"]
+    assert len(tests) == 43
+    assert max(r["seq"] for r in tests if (r["tenant_id"], r["test_id"]) == ("acme", "t0")) == 13
+
+    dead = [r for r in out if r["kind"] == "dlq"]
+    assert Counter(r["topic"] for r in dead) == {"argus.dlq": 2}
+    letters = {json.loads(r["value"])["payload"]["original_offset"]: json.loads(r["value"]) for r in dead}
+    assert letters[901]["payload"]["error_type"] == "EventValidationError"
+    assert letters[902]["payload"]["original_topic"] == "argus.test.executed"
+    assert letters[901]["tenant_id"] == "acme"  # from the original record's headers

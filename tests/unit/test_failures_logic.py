@@ -1,0 +1,105 @@
+"""Aggregation logic without a JVM: parsing, dedupe-free counting, flakiness, order independence."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import pytest
+
+from argus_streams import dlq
+from argus_streams.errors import EventValidationError
+from argus_streams.failures import SignatureStats, TestHistory, UnexpectedEventType, iso_utc, parse_run
+from argus_streams.samples import demo_stream, executed_event, failed_event
+
+
+def runs_for(events):  # noqa: ANN001, ANN201
+    return [parse_run(e.to_bytes()) for e in events]
+
+
+def test_parse_failed_and_executed() -> None:
+    rng = random.Random(1)
+    failed = parse_run(failed_event(rng, tenant="t", suite="s", test="x", signature_id=3, run=5).to_bytes())
+    assert failed.failed and failed.signature and failed.signature.startswith("v1:")
+    assert (failed.tenant_id, failed.suite_id, failed.test_id, failed.build) == ("t", "s", "x", "build-0")
+    passed = parse_run(executed_event(rng, tenant="t", suite="s", test="x", run=5, status="passed").to_bytes())
+    assert not passed.failed and passed.signature is None
+
+
+def test_same_cause_same_signature_across_runs() -> None:
+    rng = random.Random(2)
+    sigs = {parse_run(failed_event(rng, tenant="t", suite="s", test=f"x{i}", signature_id=1007, run=i).to_bytes())
+            .signature for i in range(20)}
+    assert len(sigs) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"{not json", EventValidationError),
+        (json.dumps({"event_id": 1}).encode(), EventValidationError),
+        (demo_stream()[0].to_bytes(), UnexpectedEventType),  # a codebase event on our topic
+    ],
+)
+def test_bad_input_raises_typed_errors(raw: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        parse_run(raw)
+
+
+def test_missing_payload_field_is_rejected() -> None:
+    event = failed_event(random.Random(3), tenant="t", suite="s", test="x", signature_id=1, run=1)
+    payload = {k: v for k, v in event.payload.items() if k != "run_id"}
+    with pytest.raises(EventValidationError, match="payload.run_id"):
+        parse_run(event.model_copy(update={"payload": payload}).to_bytes())
+
+
+def test_flakiness_counts_builds_with_both_outcomes() -> None:
+    rng = random.Random(4)
+    history = TestHistory()
+    # build-0 (runs 0-9): pass then fail -> flaky; build-1 (runs 10-19): only passes -> stable
+    for run, status in [(1, "passed"), (2, "failed"), (11, "passed"), (12, "passed")]:
+        history.record(parse_run(executed_event(rng, tenant="t", suite="s", test="x", run=run,
+                                                status=status).to_bytes()))
+    assert history.flakiness == 0.5
+    assert history.seq == 4
+
+
+def test_signature_stats_are_order_independent() -> None:
+    rng = random.Random(5)
+    runs = runs_for([failed_event(rng, tenant="t", suite="s", test=f"x{i % 3}", signature_id=2, run=i)
+                     for i in range(6)])
+    results = set()
+    for order in itertools.islice(itertools.permutations(runs), 0, 720, 37):
+        stats = SignatureStats()
+        for run in order:
+            stats.record(run)
+        results.add((stats.count, stats.first_seen, stats.last_seen, stats.sample_message,
+                     tuple(sorted((k, tuple(v)) for k, v in stats.tests.items()))))
+    assert len(results) == 1
+    count, first, last, _, tests = results.pop()
+    assert count == 6 and first < last
+    assert dict((k, v[0]) for k, v in tests) == {"x0": 2, "x1": 2, "x2": 2}
+
+
+def test_iso_utc_is_fixed_width_and_sortable() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+    a = iso_utc(datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))))
+    b = iso_utc(datetime(2026, 1, 1, 11, 30))
+    assert a == "2026-01-01T10:00:00.000000Z" and a < b
+    assert iso_utc(datetime(2026, 1, 1, tzinfo=UTC)).endswith("Z")
+
+
+def test_dead_letter_has_the_seeds_fields_and_a_stable_id() -> None:
+    record = dlq.SourceRecord(topic="argus.test.failed", partition=2, offset=41, key="suite-1",
+                              value=b"\xff{broken", headers={"tenant_id": "acme", "correlation_id": "c-1"})
+    first = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
+    again = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
+    assert first.event_id == again.event_id  # a replay writes the same dead letter id
+    assert (first.tenant_id, first.correlation_id) == ("acme", "c-1")
+    assert set(first.payload) >= {"original_topic", "original_partition", "original_offset", "original_key",
+                                  "original_value", "error_type", "error_message", "error_traceback"}
+    assert first.payload["original_value_base64"] == "/3ticm9rZW4="
+    assert first.metadata["retry_count"] == 1 and first.metadata["max_retries"] == 3
+    retried = dlq.SourceRecord(**{**record.__dict__, "headers": {"retry_count": "2"}})
+    assert dlq.dead_letter(retried, ValueError("bad"), "x").metadata["retry_count"] == 3
