@@ -97,6 +97,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_stack(args))
 
 
+def cmd_job(args: argparse.Namespace) -> int:
+    from argus_streams import flink_jobs
+
+    settings = Settings.load()
+    if args.action == "submit":
+        names = list(flink_jobs.JOBS) if args.target == "all" else [args.target]
+        for name in names:
+            job_args = tuple(args.job_args[1:] if args.job_args[:1] == ["--"] else args.job_args)
+            job_id = flink_jobs.submit(settings, name, from_path=args.from_path, job_args=job_args)
+            print(f"{name}: submitted as {job_id}  ({settings.flink_rest_url}/#/job/running/{job_id}/overview)")
+    elif args.action == "list":
+        for job in flink_jobs.list_jobs(settings):
+            print(f"{job.id}  {job.state:<10} {job.name}")
+    elif args.action == "cancel":
+        flink_jobs.cancel(settings, args.target)
+        print(f"{args.target}: canceled")
+    elif args.action == "savepoint":
+        print(flink_jobs.savepoint(settings, args.target, args.dir))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argus-streams", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -125,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("config", cmd_config, "print the effective settings (secrets masked)")
     schema = add("schema", cmd_schema, "export the JSON Schemas of the event and of each payload")
     schema.add_argument("--out", default="schemas")
+    job = add("job", cmd_job, "submit a job by name (or all), list jobs, cancel one, take a savepoint")
+    job.add_argument("action", choices=["submit", "list", "cancel", "savepoint"])
+    job.add_argument("target", nargs="?", help="job name for submit (failures, all); job id otherwise")
+    job.add_argument("--from", dest="from_path", help="submit: restore from this savepoint/checkpoint")
+    job.add_argument("--dir", help="savepoint: target directory (default: the cluster's)")
+    job.add_argument("job_args", nargs=argparse.REMAINDER, help="submit: arguments after -- go to the job")
     add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
     return parser
 

@@ -67,7 +67,7 @@ def flink_env(layout: StackLayout) -> dict[str, str]:
 
 
 def derived_ports(layout: StackLayout) -> dict[str, int]:
-    """Every port the cluster binds, derived from the layout so shifted stacks never clash."""
+    """The fixed ports the cluster binds, derived from the layout so shifted stacks never clash."""
     rpc = layout.ports.flink_rpc
     return {
         "rest.port": layout.ports.flink_rest,
@@ -141,8 +141,11 @@ class FlinkService(Service):
         for folder in ("checkpoints", "savepoints", "tmp"):
             (data / folder).mkdir(parents=True, exist_ok=True)
         python = str(venv_python())
+        rpc = self.layout.ports.flink_rpc
         overrides: dict[str, str | int] = {
             **derived_ports(self.layout),
+            # JM and TM each take one of the two (a range, as both read this file).
+            "metrics.internal.query-service.port": f"{rpc + 4}-{rpc + 5}",
             "execution.checkpointing.dir": (data / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (data / "savepoints").as_uri(),
             "io.tmp.dirs": str(data / "tmp"),
@@ -203,9 +206,7 @@ class FlinkService(Service):
         while pid_alive(launcher) and time.monotonic() < deadline:
             time.sleep(0.2)
         if not self.is_running():
-            raise ServiceStartError(
-                f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})"
-            )
+            raise ServiceStartError(f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """stop-cluster.sh (TaskManager, then JobManager), then SIGKILL whatever of ours survived."""

@@ -1,0 +1,141 @@
+"""Submit, list, cancel and savepoint our jobs on a Flink session cluster (the wheel's `flink run` + REST)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from argus_streams.errors import ArgusStreamsError
+from argus_streams.settings import STACK_ENV_VAR, Settings
+from argus_streams.stack.base import REPO_ROOT
+
+# Job name -> the file `flink run -py` runs; each is also a `JOB_NAME` in the web UI.
+JOBS: dict[str, Path] = {
+    "failures": REPO_ROOT / "jobs" / "failures.py",
+}
+SUBMIT_TIMEOUT_S = 300
+_JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")
+
+
+class JobError(ArgusStreamsError):
+    """A job could not be submitted, found, cancelled or savepointed."""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: str
+    name: str
+    state: str
+    start_time: int
+
+
+def _flink_bin() -> Path:
+    import pyflink  # heavy: only job commands need it
+
+    return Path(pyflink.__file__).parent / "bin" / "flink"
+
+
+def _rest(settings: Settings, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, f"{settings.flink_rest_url}{path}", timeout=10, **kwargs)
+    if response.status_code >= 400:
+        raise JobError(f"Flink REST {method} {path}: HTTP {response.status_code}: {response.text[:300]}")
+    return response.json() if response.content else {}
+
+
+def submit(settings: Settings, name: str, *, from_path: str | None = None, stack_env: Path | None = None,
+           job_args: tuple[str, ...] = ()) -> str:
+    """`flink run --detached -py jobs/<name>.py` against the cluster at FLINK_REST_URL; returns the job id."""
+    if name not in JOBS:
+        raise JobError(f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    rest = urlsplit(settings.flink_rest_url)
+    python = sys.executable
+    command = [
+        str(_flink_bin()), "run", "--detached",
+        f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port or 8081}",
+        f"-Dpython.executable={python}", f"-Dpython.client.executable={python}",
+        "-py", str(JOBS[name]), "-pyexec", python, "-pyclientexec", python,
+    ]
+    if from_path:
+        command[2:2] = ["--fromSavepoint", from_path]
+    env = dict(os.environ)
+    if stack_env is not None:
+        env[STACK_ENV_VAR] = str(stack_env)
+    env["PATH"] = f"{Path(python).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run([*command, *job_args], capture_output=True, text=True, env=env, timeout=SUBMIT_TIMEOUT_S)
+    match = _JOB_ID.search(done.stdout)
+    if done.returncode != 0 or not match:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise JobError(f"flink run {name} failed (exit {done.returncode}):\n" + "\n".join(tail))
+    return match.group(1)
+
+
+def list_jobs(settings: Settings) -> list[JobInfo]:
+    jobs = _rest(settings, "GET", "/jobs/overview")["jobs"]
+    return [JobInfo(j["jid"], j["name"], j["state"], j["start-time"]) for j in jobs]
+
+
+def wait_running(settings: Settings, job_id: str, timeout_s: float = 120.0) -> None:
+    """Until every task of the job runs (sources read, sinks write)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = _rest(settings, "GET", f"/jobs/{job_id}")
+        if job["state"] in ("FAILED", "CANCELED", "FINISHED"):
+            raise JobError(f"job {job_id} is {job['state']}")
+        if job["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in job["vertices"]):
+            return
+        time.sleep(0.5)
+    raise JobError(f"job {job_id} not running after {timeout_s:.0f}s")
+
+
+def cancel(settings: Settings, job_id: str, timeout_s: float = 60.0) -> None:
+    _rest(settings, "PATCH", f"/jobs/{job_id}?mode=cancel")
+    deadline = time.monotonic() + timeout_s
+    while _rest(settings, "GET", f"/jobs/{job_id}")["state"] != "CANCELED":
+        if time.monotonic() > deadline:
+            raise JobError(f"job {job_id} did not cancel within {timeout_s:.0f}s")
+        time.sleep(0.3)
+
+
+def savepoint(settings: Settings, job_id: str, target_dir: str | None = None, timeout_s: float = 120.0) -> str:
+    """Trigger a savepoint and wait for its path."""
+    body: dict[str, Any] = {"cancel-job": False}
+    if target_dir:
+        body["target-directory"] = target_dir
+    trigger = _rest(settings, "POST", f"/jobs/{job_id}/savepoints", json=body)["request-id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = _rest(settings, "GET", f"/jobs/{job_id}/savepoints/{trigger}")
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            if "failure-cause" in operation:
+                raise JobError(f"savepoint failed: {operation['failure-cause'].get('stack-trace', '')[:500]}")
+            return operation["location"]
+        time.sleep(0.5)
+    raise JobError(f"savepoint of {job_id} not done within {timeout_s:.0f}s")
+
+
+def latest_checkpoint(settings: Settings, job_id: str) -> str | None:
+    """Path of the job's last completed (retained) checkpoint, to restart from it."""
+    completed = _rest(settings, "GET", f"/jobs/{job_id}/checkpoints").get("latest", {}).get("completed")
+    return completed["external_path"] if completed else None
+
+
+def wait_checkpoints(settings: Settings, job_id: str, count: int = 1, timeout_s: float = 120.0) -> str:
+    """Until `count` more checkpoints completed; returns the latest one's path."""
+    start = _rest(settings, "GET", f"/jobs/{job_id}/checkpoints")["counts"]["completed"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stats = _rest(settings, "GET", f"/jobs/{job_id}/checkpoints")
+        if stats["counts"]["completed"] >= start + count:
+            return stats["latest"]["completed"]["external_path"]
+        time.sleep(0.5)
+    raise JobError(f"job {job_id}: no new checkpoint within {timeout_s:.0f}s")

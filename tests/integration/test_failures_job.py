@@ -1,0 +1,183 @@
+"""The failure job on the real stack: Kafka in, exact graph in FalkorDB and Neo4j, exact DLQ records out."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from typing import Any
+
+from kafka import KafkaProducer
+
+from argus_streams import flink_jobs
+from argus_streams.events import ArgusEvent
+from argus_streams.gateway import EventGateway
+from argus_streams.graph_queries import failure_graph
+from argus_streams.kafka_io import consumer
+from argus_streams.samples import executed_event, failed_event
+
+GRAPH_TIMEOUT_S = 180
+
+
+def valid_stream(tenants: list[str], per_tenant: int, seed: int = 5, start_run: int = 0) -> list[ArgusEvent]:
+    """Failures of 3 root causes over 4 tests in 2 suites, plus passes that make t0 flaky on its builds."""
+    rng = random.Random(seed)
+    events: list[ArgusEvent] = []
+    for tenant in tenants:
+        for i in range(start_run, start_run + per_tenant):
+            suite = f"suite-{i % 2}"
+            events.append(failed_event(rng, tenant=tenant, suite=suite, test=f"t{i % 4}", signature_id=(i % 3) * 1000,
+                                       run=i))
+            if i % 4 == 0:
+                events.append(executed_event(rng, tenant=tenant, suite=suite, test="t0", run=i, status="passed"))
+    return events
+
+
+def expected_failures(events: list[ArgusEvent]) -> dict[str, Counter]:
+    """Per tenant: how many failures each (test, root cause) had, counted from what we published."""
+    per_tenant: dict[str, Counter] = {}
+    for event in events:
+        if event.event_type.value == "test.failed":
+            details = event.payload["failure_details"]
+            cause = (details["error_type"], event.payload["test_id"])
+            per_tenant.setdefault(event.tenant_id, Counter())[cause] += 1
+    return per_tenant
+
+
+def raw_producer(settings) -> KafkaProducer:  # noqa: ANN001
+    return KafkaProducer(**settings.kafka_client_config(), max_request_size=8 * 1024 * 1024,
+                         compression_type="gzip")
+
+
+def graph_totals(settings, tenant: str, store: str = "falkordb") -> int:  # noqa: ANN001
+    return sum(row["count"] for row in failure_graph(settings, tenant, store)["failures"])
+
+
+def wait_for(condition, timeout_s: float = GRAPH_TIMEOUT_S, what: str = "condition") -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        ok, last = condition()
+        if ok:
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last}")
+
+
+def read_dlq(settings, expected: int, timeout_s: float = 90) -> list[Any]:  # noqa: ANN001
+    reader = consumer(settings, [f"{settings.topic_prefix}.dlq"], isolation_level="read_committed")
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and len(records) < expected:
+            for batch in reader.poll(timeout_ms=500).values():
+                records.extend(batch)
+        time.sleep(2)  # anything beyond the expected count would be a duplicate: look for it
+        for batch in reader.poll(timeout_ms=1000).values():
+            records.extend(batch)
+    finally:
+        reader.close()
+    return records
+
+
+def submit(stack, settings, from_path: str | None = None) -> str:  # noqa: ANN001
+    job_id = flink_jobs.submit(
+        settings, "failures", from_path=from_path, stack_env=stack.layout.secrets_file,
+        job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
+                  "--group-id", f"{settings.topic_prefix}-failures"),
+    )
+    flink_jobs.wait_running(settings, job_id)
+    return job_id
+
+
+def assert_exact_graph(settings, events: list[ArgusEvent], tenants: list[str]) -> None:  # noqa: ANN001
+    expected = expected_failures(events)
+    for store in ("falkordb", "neo4j"):
+        for tenant in tenants:
+            graph = failure_graph(settings, tenant, store)
+            assert sum(row["count"] for row in graph["failures"]) == sum(expected[tenant].values()), store
+            assert len(graph["failures"]) == 3, (store, graph["failures"])  # 3 root causes
+            by_type = Counter()
+            for edge in graph["edges"]:
+                error_type = next(f["error_type"] for f in graph["failures"] if f["signature"] == edge["signature"])
+                by_type[(error_type, edge["test"])] += edge["count"]
+            assert by_type == expected[tenant], store
+            assert {(t["suite"], t["test"]) for t in graph["tests"]} >= {("suite-0", "t0"), ("suite-1", "t1")}
+
+
+def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  # noqa: ANN001
+    prefix = settings.topic_prefix
+    tenants = [f"{prefix}-acme", f"{prefix}-o'brien\"})-[:X]->() DETACH DELETE n //"]
+    events = valid_stream(tenants, per_tenant=60)
+    big = failed_event(random.Random(9), tenant=tenants[0], suite="suite-0", test="t0", signature_id=0, run=999,
+                       pad_to=2 * 1024 * 1024)
+    events.append(big)
+    with EventGateway(settings, max_request_size=8 * 1024 * 1024) as gateway:
+        gateway.publish_many(events)
+
+    good = events[0]
+    bad_values: list[bytes] = [
+        b"{this is not json",
+        json.dumps({**good.to_dict(), "event_id": "not-a-uuid"}).encode(),
+        json.dumps({**good.to_dict(), "payload": {"test_id": "x"}}).encode(),  # missing payload fields
+        json.dumps({**good.to_dict(), "timestamp": 12345}).encode(),  # wrong type
+        json.dumps({**good.to_dict(), "event_type": "codebase.ingested"}).encode(),  # not ours
+        b"\xff\xfe\x00 invalid utf-8",
+    ]
+    producer = raw_producer(settings)
+    for n, value in enumerate(bad_values):
+        producer.send(f"{prefix}.test.failed", key=f"bad-{n}".encode(), value=value,
+                      headers=[("tenant_id", tenants[0].encode()), ("correlation_id", f"c-{n}".encode())])
+    producer.flush()
+    producer.close()
+
+    job_id = submit(stack, settings)
+    try:
+        expected_total = sum(sum(c.values()) for c in expected_failures(events).values())
+        wait_for(lambda: (sum(graph_totals(settings, t, "neo4j") for t in tenants) == expected_total,
+                          [graph_totals(settings, t, "neo4j") for t in tenants]), what="graph totals")
+        assert_exact_graph(settings, events, tenants)
+
+        letters = read_dlq(settings, expected=len(bad_values))
+        assert len(letters) == len(bad_values)
+        by_key = {r.key.decode(): (r, json.loads(r.value)) for r in letters}
+        assert set(by_key) == {f"bad-{n}" for n in range(len(bad_values))}
+        for n, value in enumerate(bad_values):
+            record, letter = by_key[f"bad-{n}"]
+            assert letter["event_type"] == "dlq" and letter["tenant_id"] == tenants[0]
+            assert letter["correlation_id"] == f"c-{n}"
+            assert letter["payload"]["original_topic"] == f"{prefix}.test.failed"
+            assert letter["payload"]["original_key"] == f"bad-{n}"
+            assert letter["payload"]["original_value"] == value.decode("utf-8", errors="backslashreplace")
+            assert letter["payload"]["error_type"] in {"EventValidationError", "UnexpectedEventType"}
+            assert letter["metadata"]["retry_count"] == 1 and letter["metadata"]["max_retries"] == 3
+            assert dict(record.headers)["tenant_id"] == tenants[0].encode()
+    finally:
+        flink_jobs.cancel(settings, job_id)
+
+
+def test_restart_from_checkpoint_keeps_counts_exact(stack, settings) -> None:  # noqa: ANN001
+    tenant = f"{settings.topic_prefix}-restart"
+    first = valid_stream([tenant], per_tenant=300, seed=1)
+    second = valid_stream([tenant], per_tenant=3000, seed=2, start_run=300)
+    with EventGateway(settings) as gateway:
+        gateway.publish_many(first)
+        job_id = submit(stack, settings)
+        wait_for(lambda: (graph_totals(settings, tenant) == 300, graph_totals(settings, tenant)), what="first half")
+        flink_jobs.wait_checkpoints(settings, job_id, count=1)
+        gateway.publish_many(second)  # the job is mid-stream on these when it is stopped
+    wait_for(lambda: (graph_totals(settings, tenant) > 300, graph_totals(settings, tenant)), what="progress")
+    flink_jobs.cancel(settings, job_id)
+    checkpoint = flink_jobs.latest_checkpoint(settings, job_id)
+    assert checkpoint, "the job retained no checkpoint"
+
+    job_id = submit(stack, settings, from_path=checkpoint)
+    try:
+        total = 300 + 3000
+        wait_for(lambda: (graph_totals(settings, tenant, "neo4j") == total,
+                          graph_totals(settings, tenant, "neo4j")), what="all events after restart")
+        time.sleep(3)  # replayed writes that would double count would land now
+        assert_exact_graph(settings, first + second, [tenant])
+    finally:
+        flink_jobs.cancel(settings, job_id)
