@@ -27,8 +27,8 @@ def valid_stream(tenants: list[str], per_tenant: int, seed: int = 5, start_run: 
     for tenant in tenants:
         for i in range(start_run, start_run + per_tenant):
             suite = f"suite-{i % 2}"
-            events.append(failed_event(rng, tenant=tenant, suite=suite, test=f"t{i % 4}", signature_id=(i % 3) * 1000,
-                                       run=i))
+            cause = (i % 3) * 1000  # 3 root causes of 3 different exception types
+            events.append(failed_event(rng, tenant=tenant, suite=suite, test=f"t{i % 4}", signature_id=cause, run=i))
             if i % 4 == 0:
                 events.append(executed_event(rng, tenant=tenant, suite=suite, test="t0", run=i, status="passed"))
     return events
@@ -108,10 +108,10 @@ def assert_exact_graph(settings, events: list[ArgusEvent], tenants: list[str]) -
 
 def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  # noqa: ANN001
     prefix = settings.topic_prefix
-    tenants = [f"{prefix}-acme", f"{prefix}-o'brien\"})-[:X]->() DETACH DELETE n //"]
+    tenants = [f"{prefix}-acme", prefix + "-o'brien\"}})-[:X]->() DETACH DELETE n //"]  # Cypher metacharacters
     events = valid_stream(tenants, per_tenant=60)
-    big = failed_event(random.Random(9), tenant=tenants[0], suite="suite-0", test="t0", signature_id=0, run=999,
-                       pad_to=2 * 1024 * 1024)
+    big = failed_event(random.Random(9), tenant=tenants[0], suite="suite-0", test="t0", signature_id=0,
+                       run=999, pad_to=2 * 1024 * 1024)
     events.append(big)
     with EventGateway(settings, max_request_size=8 * 1024 * 1024) as gateway:
         gateway.publish_many(events)
