@@ -45,7 +45,7 @@ def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[Topic
     specs = catalog(settings.topic_prefix)
     reports = [TopicReport(spec) for spec in specs]
     with admin_client(settings) as admin:
-        existing = {t["topic"]: t for t in admin.describe_topics() if t["topic"] in {s.name for s in specs}}
+        existing = {t["name"]: t for t in admin.describe_topics() if t["name"] in {s.name for s in specs}}
         missing = [r for r in reports if r.spec.name not in existing]
         if missing:
             admin.create_topics(
@@ -102,7 +102,7 @@ def describe(settings: Settings) -> list[dict[str, object]]:
     """The catalog's topics as the broker sees them (partitions and retention), for `topics list`."""
     specs = catalog(settings.topic_prefix)
     with admin_client(settings) as admin:
-        meta = {t["topic"]: t for t in admin.describe_topics() if t["topic"] in {s.name for s in specs}}
+        meta = {t["name"]: t for t in admin.describe_topics() if t["name"] in {s.name for s in specs}}
         configs = topic_configs(admin, list(meta))
     return [
         {

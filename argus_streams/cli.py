@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SASL_PLAINTEXT is the local stack's (and the seed's) protocol: the client's warning about it is noise.
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
     try:
         return args.handler(args)
     except ArgusStreamsError as exc:

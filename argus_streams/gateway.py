@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable, SaslAuthenticationFailedError
+from kafka.errors import KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from argus_streams.breaker import BreakerState, CircuitBreaker
@@ -140,7 +140,7 @@ class EventGateway:
             if any(_accepts_tcp(server) for server in self.settings.brokers.split(",")):
                 raise self._auth_error(exc) from exc
             raise PublishError(f"cannot reach broker {self.settings.brokers}: {exc}") from exc
-        except (NoBrokersAvailable, KafkaError) as exc:
+        except KafkaError as exc:
             raise PublishError(f"cannot reach broker {self.settings.brokers}: {exc!r}") from exc
 
     def _auth_error(self, exc: BaseException) -> BrokerAuthError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -30,6 +31,11 @@ SET f.count = CASE WHEN newer THEN r.count ELSE f.count END,
     f.last_seen = CASE WHEN newer THEN r.last_seen ELSE f.last_seen END,
     f.error_type = CASE WHEN newer THEN r.error_type ELSE f.error_type END,
     f.sample_message = CASE WHEN newer THEN r.sample_message ELSE f.sample_message END
+"""
+
+UPSERT_EDGES = """
+UNWIND $rows AS r
+MATCH (f:Failure {tenant_id: r.tenant_id, signature: r.signature})
 MERGE (t:Test {tenant_id: r.tenant_id, id: r.test_id})
 SET t.suite_id = r.suite_id
 MERGE (s:TestSuite {tenant_id: r.tenant_id, id: r.suite_id})
@@ -66,10 +72,46 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, TRANSIENT_ERRORS)
 
 
-def split_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    failures = [{k: v for k, v in r.items() if k != "kind"} for r in rows if r["kind"] == "failure"]
-    tests = [{k: v for k, v in r.items() if k != "kind"} for r in rows if r["kind"] == "test"]
-    return failures, tests
+_NODE_FIELDS = ("tenant_id", "signature", "count", "first_seen", "last_seen", "error_type", "sample_message")
+_EDGE_FIELDS = ("tenant_id", "signature", "test_id", "suite_id", "edge_count", "edge_last_seen")
+_TEST_FIELDS = ("tenant_id", "test_id", "suite_id", "flakiness", "seq")
+
+
+def _latest(rows: list[dict[str, Any]], key: tuple[str, ...], version: str, fields: tuple[str, ...]) -> list[dict]:
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[name] for name in key)
+        if k not in best or best[k][version] <= row[version]:
+            best[k] = row
+    return [{name: row[name] for name in fields} for row in best.values()]
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """One batch as three statements, each with at most one row per key.
+
+    The graph stores apply a statement's SETs eagerly, after every MERGE of the UNWIND: two rows for
+    one node in one statement would race, so only the newest row per key (highest count/seq) is kept.
+    """
+
+    failures: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    tests: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, rows: Sequence[dict[str, Any]]) -> WritePlan:
+        failure_rows = [r for r in rows if r["kind"] == "failure"]
+        test_rows = [r for r in rows if r["kind"] == "test"]
+        return cls(
+            failures=_latest(failure_rows, ("tenant_id", "signature"), "count", _NODE_FIELDS),
+            edges=_latest(failure_rows, ("tenant_id", "signature", "test_id"), "edge_count", _EDGE_FIELDS),
+            tests=_latest(test_rows, ("tenant_id", "test_id"), "seq", _TEST_FIELDS),
+        )
+
+    def statements(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """In dependency order (edges MATCH their Failure); empty ones left out."""
+        plan = [(UPSERT_FAILURES, self.failures), (UPSERT_EDGES, self.edges), (UPSERT_TESTS, self.tests)]
+        return [(query, rows) for query, rows in plan if rows]
 
 
 async def retry_transient(
@@ -107,12 +149,10 @@ class FalkorGraphWriter:
                 await self._graph.create_node_range_index(label, *missing)
         self._indexed = True
 
-    async def write(self, failures: list[dict[str, Any]], tests: list[dict[str, Any]]) -> None:
+    async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
-        if failures:
-            await self._graph.query(UPSERT_FAILURES, {"rows": failures})
-        if tests:
-            await self._graph.query(UPSERT_TESTS, {"rows": tests})
+        for query, rows in plan.statements():
+            await self._graph.query(query, {"rows": rows})
 
     async def close(self) -> None:
         await self._db.aclose()
@@ -136,14 +176,12 @@ class Neo4jGraphWriter:
             await self._driver.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({fields})")
         self._indexed = True
 
-    async def write(self, failures: list[dict[str, Any]], tests: list[dict[str, Any]]) -> None:
+    async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
         async with self._driver.session() as session:
             async def work(tx: Any) -> None:
-                if failures:
-                    await (await tx.run(UPSERT_FAILURES, rows=failures)).consume()
-                if tests:
-                    await (await tx.run(UPSERT_TESTS, rows=tests)).consume()
+                for query, rows in plan.statements():
+                    await (await tx.run(query, rows=rows)).consume()
             await session.execute_write(work)
 
     async def close(self) -> None:
@@ -159,9 +197,9 @@ class GraphSink:
             self.writers.append(Neo4jGraphWriter(settings))
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
-        failures, tests = split_rows(rows)
+        plan = WritePlan.of(rows)
         for writer in self.writers:
-            await retry_transient(lambda w=writer: w.write(failures, tests), what=type(writer).__name__)
+            await retry_transient(lambda w=writer: w.write(plan), what=type(writer).__name__)
 
     async def close(self) -> None:
         for writer in self.writers:

@@ -137,7 +137,7 @@ class FlinkService(Service):
         # Only local daemons: `localhost`/`127.0.0.1` here makes the scripts start them without ssh.
         (self.conf_dir / "masters").write_text(f"{self.layout.host}:{self.layout.ports.flink_rest}\n")
         (self.conf_dir / "workers").write_text(f"{self.layout.host}\n")
-        data = self.data_dir
+        data = self.data_dir.absolute()  # file:// URIs need absolute paths
         for folder in ("checkpoints", "savepoints", "tmp"):
             (data / folder).mkdir(parents=True, exist_ok=True)
         python = str(venv_python())
@@ -149,8 +149,9 @@ class FlinkService(Service):
             "execution.checkpointing.dir": (data / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (data / "savepoints").as_uri(),
             "io.tmp.dirs": str(data / "tmp"),
-            "env.log.dir": str(self.layout.logs_dir / "flink"),
-            "env.pid.dir": str(self.layout.run_dir),
+            # The same folders as flink_env(), for a `bin/flink` run with only FLINK_CONF_DIR set.
+            "env.log.dir": str(self.layout.logs_dir.absolute() / "flink"),
+            "env.pid.dir": str(self.layout.run_dir.absolute()),
             "python.executable": python,
             "python.client.executable": python,
         }
@@ -206,7 +207,9 @@ class FlinkService(Service):
         while pid_alive(launcher) and time.monotonic() < deadline:
             time.sleep(0.2)
         if not self.is_running():
-            raise ServiceStartError(f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})")
+            raise ServiceStartError(
+                f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})"
+            )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """stop-cluster.sh (TaskManager, then JobManager), then SIGKILL whatever of ours survived."""
@@ -230,7 +233,7 @@ class FlinkService(Service):
         while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in pids:
-            if pid_alive(pid):
+            if self._is_ours(pid):  # re-checked: never kill a pid reused by someone else
                 os.kill(pid, signal.SIGKILL)
         for daemon in DAEMONS:
             self._pid_file(daemon).unlink(missing_ok=True)

