@@ -77,7 +77,8 @@ def _fix_configs(admin: KafkaAdminClient, reports: list[TopicReport]) -> None:
     for report in reports:
         drift = {k: v for k, v in report.spec.configs().items() if current.get(report.spec.name, {}).get(k) != v}
         if drift:
-            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, report.spec.name, configs=drift)])
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, report.spec.name, configs=drift)],
+                                raise_on_unknown=False)
             report.actions.extend(f"{key} -> {value}" for key, value in drift.items())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from argus_streams import admin
@@ -34,7 +36,12 @@ def test_topic_drift_is_fixed(stack, prefix) -> None:  # noqa: ANN001
     settings = stack.settings().model_copy(update={"topic_prefix": prefix})
     with admin.admin_client(settings) as client:
         client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.dlq",
-                                             configs={"retention.ms": "1000"})])
+                                             configs={"retention.ms": "1000"})], raise_on_unknown=False)
+        # The controller applies config changes to the broker asynchronously: wait until it shows.
+        deadline = time.monotonic() + 10
+        while admin.topic_configs(client, [f"{prefix}.dlq"])[f"{prefix}.dlq"]["retention.ms"] != "1000":
+            assert time.monotonic() < deadline, "the broker never applied the drifted config"
+            time.sleep(0.2)
     reports = {r.spec.name: r for r in admin.ensure_topics(settings)}
     assert reports[f"{prefix}.dlq"].actions == ["retention.ms -> 2592000000"]
     assert all(r.status == "ok" for name, r in reports.items() if name != f"{prefix}.dlq")
