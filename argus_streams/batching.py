@@ -2,7 +2,9 @@
 
 Flink's async operator calls `async_invoke` once per record; a batch of UNWIND rows is ~40x faster
 than one query per record (measured: ~117k vs ~3k merges/s on FalkorDB), so calls made within
-`max_delay_s` of each other (or `max_size` of them) share one flush.
+`max_delay_s` of each other (or `max_size` of them) share one flush. One flush runs at a time: the
+next batch grows while the previous one is written (bigger batches under load), and writes of one
+subtask never race each other in the database.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class MicroBatcher(Generic[T]):
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: asyncio.Task[None] | None = None
         self.flushes = 0
 
     async def submit(self, item: T) -> None:
@@ -51,13 +53,15 @@ class MicroBatcher(Generic[T]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._items:
-            return
-        items, waiters = self._items, self._waiters
-        self._items, self._waiters = [], []
-        task = asyncio.get_running_loop().create_task(self._run(items, waiters))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        if not self._items or self._running is not None:
+            return  # a flush is in progress: it starts the next one when it is done
+        items, waiters = self._items[: self.max_size], self._waiters[: self.max_size]
+        del self._items[: self.max_size], self._waiters[: self.max_size]
+        self._running = asyncio.get_running_loop().create_task(self._run(items, waiters))
+
+    def _flush_done(self) -> None:
+        self._running = None
+        self._start_flush()
 
     async def _run(self, items: list[T], waiters: list[asyncio.Future[None]]) -> None:
         try:
@@ -72,3 +76,4 @@ class MicroBatcher(Generic[T]):
                     waiter.set_result(None)
         finally:
             self.flushes += 1
+            asyncio.get_running_loop().call_soon(self._flush_done)

@@ -73,9 +73,17 @@ def submit(settings: Settings, name: str, *, from_path: str | None = None, stack
     done = subprocess.run([*command, *job_args], capture_output=True, text=True, env=env, timeout=SUBMIT_TIMEOUT_S)
     match = _JOB_ID.search(done.stdout)
     if done.returncode != 0 or not match:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-        raise JobError(f"flink run {name} failed (exit {done.returncode}):\n" + "\n".join(tail))
+        raise JobError(f"flink run {name} failed (exit {done.returncode}):\n" + _failure_summary(done.stdout + done.stderr))
     return match.group(1)
+
+
+def _failure_summary(output: str, lines: int = 25) -> str:
+    """The Python traceback when there is one (the Java stack around it only says 'exit code 1')."""
+    text = output.strip()
+    start = text.find("Traceback (most recent call last)")
+    shown = text[start:].splitlines()[:lines] if start >= 0 else text.splitlines()[-lines:]
+    causes = [line for line in text.splitlines() if line.startswith("Caused by:")]
+    return "\n".join(shown + causes)
 
 
 def list_jobs(settings: Settings) -> list[JobInfo]:

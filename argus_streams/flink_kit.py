@@ -62,6 +62,8 @@ def create_env(parallelism: int = 2, extra: dict[str, str] | None = None) -> Str
     config.set_string("python.client.executable", sys.executable)
     config.set_string("python.fn-execution.bundle.size", "100000")
     config.set_string("python.fn-execution.bundle.time", "100")
+    # The job owns its recovery contract: a cancelled job keeps its checkpoints to restart from.
+    config.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     for key, value in (extra or {}).items():
         config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)

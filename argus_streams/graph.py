@@ -33,13 +33,13 @@ SET f.count = CASE WHEN newer THEN r.count ELSE f.count END,
     f.sample_message = CASE WHEN newer THEN r.sample_message ELSE f.sample_message END
 """
 
+# (:TestSuite)-[:CONTAINS]->(:Test) is written by UPSERT_TESTS only: every event yields a test row, and
+# one writer per relationship type keeps concurrent subtasks from MERGE-ing the same relationship twice.
 UPSERT_EDGES = """
 UNWIND $rows AS r
 MATCH (f:Failure {tenant_id: r.tenant_id, signature: r.signature})
 MERGE (t:Test {tenant_id: r.tenant_id, id: r.test_id})
 SET t.suite_id = r.suite_id
-MERGE (s:TestSuite {tenant_id: r.tenant_id, id: r.suite_id})
-MERGE (s)-[:CONTAINS]->(t)
 MERGE (t)-[h:HAD_FAILURE]->(f)
 WITH h, r, (h.count IS NULL OR h.count <= r.edge_count) AS newer
 SET h.count = CASE WHEN newer THEN r.edge_count ELSE h.count END,
@@ -170,10 +170,13 @@ class Neo4jGraphWriter:
         if self._indexed:
             return
         for label, props in INDEXES:
-            name = f"argus_{label.lower()}_key"
+            name = f"argus_{label.lower()}_unique"
             fields = ", ".join(f"n.{p}" for p in props)
+            # A uniqueness constraint (backed by an index) is what makes concurrent MERGEs from
+            # parallel subtasks safe in Neo4j; without it two transactions can create the same node.
             # Labels and property names cannot be parameters; they come from the constant above.
-            await self._driver.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({fields})")
+            await self._driver.execute_query(
+                f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE ({fields}) IS UNIQUE")
         self._indexed = True
 
     async def write(self, plan: WritePlan) -> None:
