@@ -104,6 +104,11 @@ def wait_running(settings: Settings, job_id: str, timeout_s: float = 120.0) -> N
     raise JobError(f"job {job_id} not running after {timeout_s:.0f}s")
 
 
+def vertex_metrics(settings: Settings, job_id: str) -> list[dict[str, Any]]:
+    """Per operator chain, in topological order: records read/written so far (REST job details)."""
+    return [vertex["metrics"] for vertex in _rest(settings, "GET", f"/jobs/{job_id}")["vertices"]]
+
+
 def cancel(settings: Settings, job_id: str, timeout_s: float = 60.0) -> None:
     _rest(settings, "PATCH", f"/jobs/{job_id}?mode=cancel")
     deadline = time.monotonic() + timeout_s

@@ -160,7 +160,7 @@ def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  #
 def test_restart_from_checkpoint_keeps_counts_exact(stack, settings) -> None:  # noqa: ANN001
     tenant = f"{settings.topic_prefix}-restart"
     first = valid_stream([tenant], per_tenant=300, seed=1)
-    second = valid_stream([tenant], per_tenant=3000, seed=2, start_run=300)
+    second = valid_stream([tenant], per_tenant=12_000, seed=2, start_run=300)  # seconds of work: mid-stream
     with EventGateway(settings) as gateway:
         gateway.publish_many(first)
         job_id = submit(stack, settings)
@@ -174,10 +174,14 @@ def test_restart_from_checkpoint_keeps_counts_exact(stack, settings) -> None:  #
 
     job_id = submit(stack, settings, from_path=checkpoint)
     try:
-        total = 300 + 3000
+        total = 300 + 12_000
         wait_for(lambda: (graph_totals(settings, tenant, "neo4j") == total,
                           graph_totals(settings, tenant, "neo4j")), what="all events after restart")
         time.sleep(3)  # replayed writes that would double count would land now
         assert_exact_graph(settings, first + second, [tenant])
+        # Nothing was published after the cancel: whatever the restored source read is a replay.
+        wait_for(lambda: (flink_jobs.vertex_metrics(settings, job_id)[0]["write-records"] > 0,
+                          flink_jobs.vertex_metrics(settings, job_id)[0]), timeout_s=30,
+                 what="the restored job to have replayed records (else this test proves nothing)")
     finally:
         flink_jobs.cancel(settings, job_id)
