@@ -73,7 +73,8 @@ def submit(settings: Settings, name: str, *, from_path: str | None = None, stack
     done = subprocess.run([*command, *job_args], capture_output=True, text=True, env=env, timeout=SUBMIT_TIMEOUT_S)
     match = _JOB_ID.search(done.stdout)
     if done.returncode != 0 or not match:
-        raise JobError(f"flink run {name} failed (exit {done.returncode}):\n" + _failure_summary(done.stdout + done.stderr))
+        summary = _failure_summary(done.stdout + done.stderr)
+        raise JobError(f"flink run {name} failed (exit {done.returncode}):\n{summary}")
     return match.group(1)
 
 

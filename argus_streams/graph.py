@@ -8,6 +8,7 @@ the true values instead of double counting. Every query is parameterised; every 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -202,7 +203,7 @@ class GraphSink:
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         plan = WritePlan.of(rows)
         for writer in self.writers:
-            await retry_transient(lambda w=writer: w.write(plan), what=type(writer).__name__)
+            await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)
 
     async def close(self) -> None:
         for writer in self.writers:

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     @classmethod
     def for_stack_file(cls, stack_env: Path) -> Settings:
         """Settings of one local stack: its file wins over the environment (tests use this)."""
-        values = read_env_file(stack_env)
+        values: dict[str, Any] = dict(read_env_file(stack_env))
         return cls(**values)
 
     def kafka_client_config(self) -> dict[str, Any]:

