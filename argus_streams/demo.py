@@ -1,37 +1,113 @@
-"""The README's main command: bring the stack up, publish a sample event stream, read it back."""
+"""The README's main command: stack up, jobs running, sample events through, the graph and DLQ shown."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 
+from kafka import KafkaProducer
+
+from argus_streams import flink_jobs
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
+from argus_streams.graph_queries import failure_graph
 from argus_streams.kafka_io import read_records
-from argus_streams.samples import demo_stream
+from argus_streams.samples import demo_stream, executed_event, failed_event
+from argus_streams.settings import Settings
 from argus_streams.stack.manager import Stack
 from argus_streams.topics import catalog
+
+TENANTS = ("acme", "globex")
+FAILURES_PER_TENANT = 120
+GRAPH_TIMEOUT_S = 180
+
+
+def ensure_jobs(settings: Settings, stack: Stack) -> None:
+    """Submit every job that is not already running on the session cluster."""
+    running = {job.name for job in flink_jobs.list_jobs(settings) if job.state == "RUNNING"}
+    for name in flink_jobs.JOBS:
+        if f"argus-{name}" in running:
+            print(f"job {name}: already running")
+            continue
+        job_id = flink_jobs.submit(settings, name, stack_env=stack.layout.secrets_file)
+        flink_jobs.wait_running(settings, job_id)
+        print(f"job {name}: running as {job_id}  ({settings.flink_rest_url}/#/job/running/{job_id}/overview)")
+
+
+def publish_and_read_back(settings: Settings) -> bool:
+    events = demo_stream()
+    wanted = {event.event_id for event in events}
+    started = time.perf_counter()
+    with EventGateway(settings) as gateway:
+        gateway.publish_many(events)
+    print(f"\npublished {len(events)} sample events in {time.perf_counter() - started:.2f}s "
+          "(acks=all, idempotent, gzip)")
+    records = read_records(settings, [spec.name for spec in catalog(settings.topic_prefix)], expected=10**9,
+                           timeout_s=8)
+    seen: Counter[str] = Counter()
+    for record in records:
+        if ArgusEvent.from_json(record.value).event_id in wanted:
+            seen[record.topic] += 1
+    for topic, count in sorted(seen.items()):
+        print(f"  read back {count} on {topic}")
+    return sum(seen.values()) == len(events)
+
+
+def failure_totals(settings: Settings) -> int:
+    return sum(row["count"] for tenant in TENANTS for row in failure_graph(settings, tenant)["failures"])
+
+
+def run_failure_flow(settings: Settings) -> bool:
+    """Publish realistic failures (and two bad records), wait for the graph, print what it holds."""
+    before = failure_totals(settings)
+    rng = random.Random(time.time_ns())
+    events = []
+    for tenant in TENANTS:
+        for i in range(FAILURES_PER_TENANT):
+            run = rng.randint(0, 10**6)
+            events.append(failed_event(rng, tenant=tenant, suite=f"checkout-{i % 2}", test=f"t-{i % 6}",
+                                       signature_id=(i % 4) * 1000 + i % 2, run=run))
+            if i % 3 == 0:
+                events.append(executed_event(rng, tenant=tenant, suite=f"checkout-{i % 2}", test=f"t-{i % 6}",
+                                             run=run, status="passed"))
+    with EventGateway(settings) as gateway:
+        gateway.publish_many(events)
+    producer = KafkaProducer(**settings.kafka_client_config())
+    for bad in (b"{truncated json", b'{"event_type": "test.failed", "tenant_id": "acme"}'):
+        producer.send(f"{settings.topic_prefix}.test.failed", key=b"demo-bad", value=bad,
+                      headers=[("tenant_id", b"acme")])
+    producer.close()
+    published = sum(1 for e in events if e.event_type.value == "test.failed")
+    print(f"\npublished {published} failures and {len(events) - published} passes for {', '.join(TENANTS)}, "
+          "plus 2 malformed records")
+    deadline = time.monotonic() + GRAPH_TIMEOUT_S
+    while failure_totals(settings) < before + published and time.monotonic() < deadline:
+        time.sleep(1)
+    after = failure_totals(settings)
+    print(f"failure graph: {after - before} new failures counted (expected {published})")
+    for tenant in TENANTS:
+        graph = failure_graph(settings, tenant)
+        print(f"\n  tenant {tenant}: {len(graph['failures'])} signatures, "
+              f"{sum(f['count'] for f in graph['failures'])} failures in total")
+        for failure in sorted(graph["failures"], key=lambda f: -f["count"])[:4]:
+            print(f"    {failure['count']:>5}  {failure['error_type']:<30} {failure['sample_message'][:70]}")
+        flaky = sorted(graph["tests"], key=lambda t: -(t["flakiness"] or 0))[:3]
+        print("    flakiest tests: " + ", ".join(f"{t['test']} ({t['flakiness']:.2f})" for t in flaky))
+    letters = [r for r in read_records(settings, [f"{settings.topic_prefix}.dlq"], expected=10**9, timeout_s=15)
+               if r.key == b"demo-bad"]
+    print(f"\nDLQ ({settings.topic_prefix}.dlq): {len(letters)} dead letters from demo runs so far, e.g.:")
+    for record in letters[-2:]:
+        letter = ArgusEvent.from_json(record.value)
+        print(f"    {letter.payload['error_type']}: {letter.payload['error_message'][:90]}")
+    return after - before == published
 
 
 def run_demo(stack: Stack) -> int:
     stack.up()
     settings = stack.settings()
-    events = demo_stream()
-    wanted = {event.event_id for event in events}
-    started = time.perf_counter()
-    with EventGateway(settings) as gateway:
-        acks = gateway.publish_many(events)
-    print(f"\npublished {len(acks)} events in {time.perf_counter() - started:.2f}s (acks=all, idempotent, gzip)")
-    records = read_records(settings, [spec.name for spec in catalog(settings.topic_prefix)], expected=10**9,
-                           timeout_s=8)
-    seen: Counter[str] = Counter()
-    for record in records:
-        event = ArgusEvent.from_json(record.value)
-        if event.event_id in wanted:
-            seen[record.topic] += 1
-            headers = {k: v.decode() for k, v in record.headers}
-            print(f"  read {record.topic:<26} p{record.partition} key={record.key.decode():<10} "
-                  f"tenant={headers['tenant_id']:<7} id={event.event_id[:8]}")
-    found = sum(seen.values())
-    print(f"read back {found}/{len(events)} of this run's events")
-    return 0 if found == len(events) else 1
+    ensure_jobs(settings, stack)
+    ok = publish_and_read_back(settings)
+    ok = run_failure_flow(settings) and ok
+    print(f"\nFlink web UI: {settings.flink_rest_url}  (jobs keep running; `make down` stops the stack)")
+    return 0 if ok else 1

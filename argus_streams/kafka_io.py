@@ -68,6 +68,8 @@ def consumer(settings: Settings, topics: Iterable[str], group: str | None = None
         "auto_offset_reset": "earliest",
         "enable_auto_commit": False,
         "consumer_timeout_ms": 1000,
+        # The jobs' sinks are transactional: never show records of open or aborted transactions.
+        "isolation_level": "read_committed",
         "client_id": f"argus-reader-{uuid.uuid4().hex[:8]}",
     }
     config.update(overrides)
