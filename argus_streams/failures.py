@@ -77,25 +77,34 @@ def parse_run(raw: bytes) -> TestRun:
 # Per test: pass/fail history by build, and the flakiness score -------------------------------------
 @dataclass
 class TestHistory:
-    """Runs of one test by build (the last FLAKINESS_WINDOW_BUILDS builds)."""
+    """Runs of one test by build (the last FLAKINESS_WINDOW_BUILDS builds), and the events already counted.
+
+    The event ids double as the deduplication set: a producer retry or a republished record of a build
+    still in the window is recognised and counted once. Bounded by the window, so no state TTL is needed.
+    """
 
     __test__ = False
-    builds: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)  # build -> (failed, passed)
+    builds: dict[str, tuple[set[str], set[str], set[str]]] = field(default_factory=dict)  # failed, passed, ids
     seq: int = 0
 
-    def record(self, run: TestRun) -> None:
-        failed, passed = self.builds.setdefault(run.build, (set(), set()))
+    def record(self, run: TestRun) -> bool:
+        """Add a run; False (and nothing changed) when this event was already counted."""
+        failed, passed, seen = self.builds.setdefault(run.build, (set(), set(), set()))
+        if run.event_id in seen:
+            return False
+        seen.add(run.event_id)
         (failed if run.failed else passed).add(run.run_id)
         while len(self.builds) > FLAKINESS_WINDOW_BUILDS:
             del self.builds[next(iter(self.builds))]  # the oldest build seen goes first
         self.seq += 1
+        return True
 
     @property
     def flakiness(self) -> float:
         """Share of builds on which the test both failed and passed (0 = stable, 1 = always flips)."""
         if not self.builds:
             return 0.0
-        flaky = sum(1 for failed, passed in self.builds.values() if failed and passed)
+        flaky = sum(1 for failed, passed, _ in self.builds.values() if failed and passed)
         return round(flaky / len(self.builds), 4)
 
     def upsert(self, run: TestRun) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
@@ -25,7 +25,6 @@ from argus_streams.settings import Settings
 
 JOB_NAME = "argus-failures"
 SOURCE_NAME = "flink.failures"
-DEDUPE_TTL = Time.days(7)
 GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # transient outages are retried inside; this only catches hangs
 GRAPH_CAPACITY = 2000
 
@@ -62,18 +61,13 @@ class TestHistoryFunction(KeyedProcessFunction):
     __test__ = False
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        seen = MapStateDescriptor("seen-event-ids", Types.STRING(), Types.BOOLEAN())
-        seen.enable_time_to_live(StateTtlConfig.new_builder(DEDUPE_TTL).build())
-        self.seen = runtime_context.get_map_state(seen)
         self.history = runtime_context.get_map_state(
             MapStateDescriptor("test-history", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
-        if self.seen.contains(run.event_id):
-            return  # a producer retry or a republished record: counted once
-        self.seen.put(run.event_id, True)
         history = self.history.get(run.test_id) or TestHistory()
-        history.record(run)
+        if not history.record(run):
+            return  # a producer retry or a republished record: counted once
         self.history.put(run.test_id, history)
         yield GRAPH_TAG, history.upsert(run)
         if run.failed and run.signature:

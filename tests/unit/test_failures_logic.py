@@ -65,6 +65,15 @@ def test_flakiness_counts_builds_with_both_outcomes() -> None:
     assert history.seq == 4
 
 
+def test_history_counts_an_event_once() -> None:
+    rng = random.Random(6)
+    run = parse_run(failed_event(rng, tenant="t", suite="s", test="x", signature_id=1, run=3).to_bytes())
+    history = TestHistory()
+    assert history.record(run) is True
+    assert history.record(run) is False
+    assert history.seq == 1
+
+
 def test_signature_stats_are_order_independent() -> None:
     rng = random.Random(5)
     runs = runs_for([failed_event(rng, tenant="t", suite="s", test=f"x{i % 3}", signature_id=2, run=i)
