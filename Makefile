@@ -55,8 +55,10 @@ test: setup lint ## the whole suite; starts (and stops) its own stack on ports +
 test-unit: venv ## unit tests only (no stack)
 	$(BIN)/pytest -q -m 'not integration'
 
-bench: setup ## benchmarks (print figures; not tests)
+bench: up ## benchmarks on the local stack (print figures; not tests)
 	$(BIN)/python -m bench.producer_throughput
+	$(BIN)/python -m bench.source_metadata_cost
+	$(BIN)/python -m bench.failures_throughput
 
 schema: venv ## export the JSON Schemas into schemas/
 	$(BIN)/argus-streams schema --out schemas

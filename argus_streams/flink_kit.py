@@ -95,7 +95,7 @@ def kafka_source(settings: Settings, topics: list[str], group_id: str) -> KafkaS
                          "isolation.level": "read_committed", "client.id.prefix": group_id})
     )
     # No Python API takes a record deserializer: hand the Java one to the Java builder.
-    builder._j_builder.setDeserializer(_java_instance(DESERIALIZER_CLASS))
+    builder._j_builder.setDeserializer(java_instance(DESERIALIZER_CLASS))
     return builder.build()
 
 
@@ -113,11 +113,11 @@ def kafka_sink(settings: Settings, transactional_id_prefix: str,
     )
     for key, value in kafka_properties(settings).items():
         builder.set_property(key, value)
-    builder._j_builder.setRecordSerializer(_java_instance(SERIALIZER_CLASS))
+    builder._j_builder.setRecordSerializer(java_instance(SERIALIZER_CLASS))
     return builder.build()
 
 
-def _java_instance(class_name: str) -> Any:
+def java_instance(class_name: str) -> Any:
     """An instance of one of our Java classes, loaded from the jars `create_env` added."""
     return load_java_class(class_name).newInstance()
 
