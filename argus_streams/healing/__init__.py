@@ -1,0 +1,1 @@
+"""Self-healing of broken UI test locators."""
