@@ -82,15 +82,16 @@ class _SnapshotParser(HTMLParser):
         self._root_of_type: dict[str, int] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._open(tag, attrs)
-        if tag in VOID_ELEMENTS:
+        if self._open(tag, attrs) and tag in VOID_ELEMENTS:
             self._close_top()
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._open(tag, attrs)
-        self._close_top()
+        if self._open(tag, attrs):
+            self._close_top()
 
     def handle_endtag(self, tag: str) -> None:
+        if len(self.nodes) >= MAX_ELEMENTS:
+            return  # past the cap, end tags may belong to elements that were never opened
         for position in range(len(self.open) - 1, -1, -1):
             if self.open[position].tag == tag:
                 while len(self.open) > position:
@@ -107,9 +108,9 @@ class _SnapshotParser(HTMLParser):
         while self.open:
             self._close_top()
 
-    def _open(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def _open(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
         if len(self.nodes) >= MAX_ELEMENTS:
-            return
+            return False
         implied = _IMPLIED_END.get(tag, frozenset())
         while self.open and self.open[-1].tag in implied:
             self._close_top()
@@ -128,6 +129,7 @@ class _SnapshotParser(HTMLParser):
         )
         self.nodes.append(node)
         self.open.append(node)
+        return True
 
     def _close_top(self) -> None:
         self.open.pop().text_end = len(self.chunks)

@@ -1,0 +1,321 @@
+"""A small CSS (+ Playwright `:has-text`) selector parser and matcher, and the stable-selector generator.
+
+The matcher covers what the healer generates and what tests commonly write: tag, `*`, `#id`, `.class`,
+`[attr]`, `[attr=v]` (also `~= ^= $= *= |=`), `:has-text("t")`, `:text-is("t")`, `:nth-of-type(n)`,
+`:nth-child(n)` and the descendant / child combinators. Other pseudo-classes are ignored, sibling
+combinators are read as descendant ones and only the first selector of a list (`a, b`) is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from argus_streams.healing.dom import Element, ancestors, collapse
+
+TEST_ID_ATTRIBUTES = ("data-testid", "data-test", "data-cy")
+LABEL_ATTRIBUTES = ("name", "aria-label", "placeholder", "alt", "title")  # human-chosen; tried after ids
+MAX_TEXT_SELECTOR_CHARS = 60  # longer texts are content, not labels: too likely to change
+MAX_CLASSES_IN_SELECTOR = 3
+_BUTTON_INPUT_TYPES = frozenset({"submit", "button", "reset"})
+
+_NAME = re.compile(r"(?:\\.|[-\w\u00a0-\uffff])+")
+_TAG = re.compile(r"\*|[A-Za-z][-\w]*")
+_ATTRIBUTE = re.compile(
+    r"\[\s*([-\w:.]+)\s*(?:([~|^$*]?=)\s*(\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'|[^\]\s]+))?\s*(?:[iIsS]\s*)?\]")
+_PSEUDO = re.compile(r"::?([-\w]+)")
+_LABEL_TEXT = re.compile(r"[^\W\d_]{2,}")  # a word: texts like "12.00" are data that changes, not labels
+_CSS_IDENT = re.compile(r"-?[A-Za-z_][-\w]*")
+_GENERATED_ID = re.compile(
+    r"\d{3,}|^:r[0-9a-z]*:$|^(?:ember|ext-gen|yui_|mui-|headlessui-|radix-|react-select-|rc-|__next)"
+    r"|(?<![0-9a-z])(?=[0-9a-f]*\d)[0-9a-f]{6,}(?![0-9a-z])", re.IGNORECASE)
+_CSS_MODULE = re.compile(r"^(?P<stem>[A-Za-z][\w-]*_[\w-]+)__[\w-]{4,}$|^(?P<stem2>.+?)__(?=[\w-]*\d)[\w-]{4,}$")
+_GENERATED_CLASS = re.compile(
+    r"^(?:css|sc|jsx|emotion|svelte|tw)-[\w-]*\d|\d{3,}|(?<![0-9a-z])(?=[0-9a-f]*\d)[0-9a-f]{6,}(?![0-9a-z])",
+    re.IGNORECASE)
+
+
+class SelectorError(ValueError):
+    """The selector is not in the supported subset."""
+
+
+@dataclass(frozen=True)
+class Compound:
+    tag: str | None = None
+    id: str | None = None
+    classes: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str, str], ...] = ()  # (name, operator, value); operator "" means presence
+    text: str | None = None
+    text_exact: bool = False
+    nth_of_type: int | None = None
+    nth_child: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    combinator: str  # "" for the first compound, " " (descendant) or ">" (child) for the others
+    compound: Compound
+
+
+def unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+        value = value[1:-1]
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _arguments(selector: str, pos: int) -> tuple[str, int]:
+    """The text between the parenthesis at `pos` and its match (quotes respected), and the position after."""
+    depth, quote_char, start = 0, "", pos + 1
+    for cursor in range(pos, len(selector)):
+        char = selector[cursor]
+        if quote_char:
+            if char == "\\":
+                continue
+            if char == quote_char and selector[cursor - 1] != "\\":
+                quote_char = ""
+        elif char in "\"'":
+            quote_char = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return selector[start:cursor], cursor + 1
+    raise SelectorError(f"unbalanced parenthesis in {selector!r}")
+
+
+def _text_argument(argument: str) -> str:
+    # Playwright allows a case flag after the closing quote: :has-text("Buy"i).
+    argument = argument.strip()
+    if len(argument) > 2 and argument[-1] in "is" and argument[-2] in "\"'":
+        argument = argument[:-1]
+    return collapse(unquote(argument))
+
+
+def _with_pseudo(compound: Compound, name: str, argument: str | None) -> Compound:
+    name = name.lower()
+    if name in ("has-text", "text") and argument is not None:
+        return replace(compound, text=_text_argument(argument), text_exact=False)
+    if name == "text-is" and argument is not None:
+        return replace(compound, text=_text_argument(argument), text_exact=True)
+    if name == "nth-of-type" and argument is not None and argument.strip().isdigit():
+        return replace(compound, nth_of_type=int(argument.strip()))
+    if name == "nth-child" and argument is not None and argument.strip().isdigit():
+        return replace(compound, nth_child=int(argument.strip()))
+    return compound  # other pseudo-classes (:visible, :first-child, :hover ...) do not narrow the match here
+
+
+def _simple(selector: str, pos: int, compound: Compound) -> tuple[Compound, int]:
+    """Read one simple selector (tag, #id, .class, [attr], :pseudo) at `pos` into `compound`."""
+    char = selector[pos]
+    if char in "#.":
+        match = _NAME.match(selector, pos + 1)
+        if not match:
+            raise SelectorError(f"empty {char} at {pos} in {selector!r}")
+        name = unquote(match.group())
+        if char == "#":
+            return replace(compound, id=name), match.end()
+        return replace(compound, classes=(*compound.classes, name)), match.end()
+    if char == "[":
+        match = _ATTRIBUTE.match(selector, pos)
+        if not match:
+            raise SelectorError(f"malformed attribute at {pos} in {selector!r}")
+        attribute = (match[1].lower(), match[2] or "", unquote(match[3] or ""))
+        return replace(compound, attributes=(*compound.attributes, attribute)), match.end()
+    if char == ":":
+        match = _PSEUDO.match(selector, pos)
+        if not match:
+            raise SelectorError(f"malformed pseudo-class at {pos} in {selector!r}")
+        argument, end = None, match.end()
+        if end < len(selector) and selector[end] == "(":
+            argument, end = _arguments(selector, end)
+        return _with_pseudo(compound, match[1], argument), end
+    match = _TAG.match(selector, pos)
+    if not match or compound != Compound():
+        raise SelectorError(f"unexpected {char!r} at {pos} in {selector!r}")
+    return replace(compound, tag=match.group().lower()), match.end()
+
+
+@lru_cache(maxsize=2048)
+def parse_selector(selector: str) -> tuple[Step, ...]:
+    """The compounds of a CSS selector, left to right; raises `SelectorError` outside the supported subset."""
+    steps: list[Step] = []
+    combinator, compound, pos = "", None, 0
+    while pos < len(selector):
+        char = selector[pos]
+        if char == ",":
+            break
+        if char.isspace() or char in ">+~":
+            if compound is not None:
+                steps.append(Step(combinator, compound))
+                compound, combinator = None, " "
+            if char == ">":
+                combinator = ">"
+            pos += 1
+            continue
+        compound, pos = _simple(selector, pos, compound or Compound())
+    if compound is not None:
+        steps.append(Step(combinator, compound))
+    if not steps:
+        raise SelectorError(f"empty selector {selector!r}")
+    return tuple(steps)
+
+
+def _attribute_value(element: Element, name: str) -> str | None:
+    if name == "id":
+        return element.id
+    if name == "class":
+        return " ".join(element.classes) if element.classes else None
+    return element.attributes.get(name)
+
+
+def _attribute_matches(operator: str, actual: str, expected: str) -> bool:
+    checks = {
+        "": lambda: True, "=": lambda: actual == expected, "~=": lambda: expected in actual.split(),
+        "^=": lambda: bool(expected) and actual.startswith(expected),
+        "$=": lambda: bool(expected) and actual.endswith(expected),
+        "*=": lambda: bool(expected) and expected in actual,
+        "|=": lambda: actual == expected or actual.startswith(f"{expected}-"),
+    }
+    return checks.get(operator, lambda: False)()
+
+
+def compound_matches(compound: Compound, element: Element) -> bool:
+    if compound.tag not in (None, "*", element.tag):
+        return False
+    if compound.id is not None and compound.id != element.id:
+        return False
+    if any(name not in element.classes for name in compound.classes):
+        return False
+    for name, operator, value in compound.attributes:
+        actual = _attribute_value(element, name)
+        if actual is None or not _attribute_matches(operator, actual, value):
+            return False
+    if compound.text is not None:
+        if compound.text_exact and element.text != compound.text:
+            return False
+        if not compound.text_exact and compound.text.lower() not in element.text.lower():
+            return False
+    if compound.nth_of_type is not None and compound.nth_of_type != element.nth_of_type:
+        return False
+    return compound.nth_child is None or compound.nth_child == element.nth_child
+
+
+def _matches_from(steps: tuple[Step, ...], position: int, element: Element, elements: list[Element]) -> bool:
+    step = steps[position]
+    if not compound_matches(step.compound, element):
+        return False
+    if position == 0:
+        return True
+    if step.combinator == ">":
+        return element.parent is not None and _matches_from(steps, position - 1, elements[element.parent], elements)
+    return any(_matches_from(steps, position - 1, ancestor, elements) for ancestor in ancestors(element, elements))
+
+
+def matches(selector: str, element: Element, all_elements: list[Element]) -> bool:
+    """Whether `selector` selects `element`; False for a selector outside the supported subset."""
+    try:
+        steps = parse_selector(selector)
+    except SelectorError:
+        return False
+    return _matches_from(steps, len(steps) - 1, element, all_elements)
+
+
+def select(selector: str, all_elements: list[Element]) -> list[Element]:
+    return [element for element in all_elements if matches(selector, element, all_elements)]
+
+
+def is_generated_id(value: str) -> bool:
+    """Ids that frameworks generate (`:r1:`, `ember123`, hashes, long digit runs) change between builds."""
+    return bool(_GENERATED_ID.search(value))
+
+
+def is_generated_class(value: str) -> bool:
+    return bool(_GENERATED_CLASS.search(value) or _CSS_MODULE.match(value))
+
+
+def class_stem(value: str) -> str:
+    """A CSS-modules class without its build hash: `Button_primary__3xYz` -> `Button_primary`."""
+    match = _CSS_MODULE.match(value)
+    return (match["stem"] or match["stem2"]) if match else value
+
+
+def attribute_selector(name: str, value: str, tag: str = "") -> str:
+    shown = value if _CSS_IDENT.fullmatch(value) else quote(value)
+    return f"{tag}[{name}={shown}]"
+
+
+def _stable_anchor(element: Element) -> list[str]:
+    """Selectors that name the element by a value someone chose on purpose: test ids, then a stable id."""
+    found = [attribute_selector(name, element.attributes[name]) for name in TEST_ID_ATTRIBUTES
+             if element.attributes.get(name)]
+    if element.id and not is_generated_id(element.id) and _CSS_IDENT.fullmatch(element.id):
+        found.append(f"#{element.id}")
+    return found
+
+
+def _preferred(element: Element) -> list[str]:
+    found = _stable_anchor(element)
+    found += [attribute_selector(name, element.attributes[name], element.tag) for name in LABEL_ATTRIBUTES
+              if element.attributes.get(name)]
+    classes = [name for name in element.classes if not is_generated_class(name) and _CSS_IDENT.fullmatch(name)]
+    found += [f"{element.tag}.{name}" for name in classes]
+    if len(classes) > 1:
+        found.append(element.tag + "".join(f".{name}" for name in classes[:MAX_CLASSES_IN_SELECTOR]))
+    if _LABEL_TEXT.search(element.text) and len(element.text) <= MAX_TEXT_SELECTOR_CHARS:
+        found.append(f"{element.tag}:has-text({quote(element.text)})")
+    input_type = element.attributes.get("type", "")
+    if element.tag == "input" and input_type in _BUTTON_INPUT_TYPES and element.attributes.get("value"):
+        found.append(attribute_selector("value", element.attributes["value"], element.tag))  # the button's label
+    if input_type:
+        found.append(attribute_selector("type", input_type, element.tag))
+    return found
+
+
+def is_unique(selector: str, element: Element, all_elements: list[Element]) -> bool:
+    selected = 0
+    for other in all_elements:
+        if matches(selector, other, all_elements):
+            selected += 1
+            if other.index != element.index or selected > 1:
+                return False
+    return selected == 1
+
+
+def _path_selector(element: Element, all_elements: list[Element]) -> str:
+    """The shortest unique `tag:nth-of-type(k) > ...` chain, cut at a stably named ancestor if one comes first."""
+    of_type: dict[tuple[int | None, str], int] = {}
+    for other in all_elements:
+        of_type[(other.parent, other.tag)] = of_type.get((other.parent, other.tag), 0) + 1
+    steps: list[str] = []
+    node = element
+    while True:
+        alone = of_type.get((node.parent, node.tag), 1) == 1
+        steps.append(node.tag if alone else f"{node.tag}:nth-of-type({node.nth_of_type})")
+        chain = " > ".join(reversed(steps))
+        if node.parent is None or is_unique(chain, element, all_elements):
+            return chain
+        node = all_elements[node.parent]
+        anchor = next((s for s in _stable_anchor(node) if is_unique(s, node, all_elements)), None)
+        if anchor:
+            return f"{anchor} > {chain}"
+
+
+def selector_for(element: Element, all_elements: list[Element]) -> str:
+    """The most stable selector that selects `element` and nothing else in `all_elements`.
+
+    Order: test ids, a non-generated id, `tag[name|aria-label|placeholder|alt|title=..]`, `tag.class...`
+    (build-hashed classes skipped), `tag:has-text("..")`, `input[value=..]` of input buttons, `tag[type=..]`,
+    and last a structural `:nth-of-type` path.
+    """
+    for candidate in _preferred(element):
+        if is_unique(candidate, element, all_elements):
+            return candidate
+    return _path_selector(element, all_elements)

@@ -1,0 +1,296 @@
+"""Healenium-style locator healing without an LLM: find the element a broken selector meant in the new DOM.
+
+The target is a fingerprint: the `last_known_element` captured in the last passing run when there is one,
+else what the failed selector itself says (tag, id, classes, attributes, text, ancestor tags). Every element
+of the failure-time DOM snapshot is scored against it; the best one is accepted only when it scores at least
+the threshold and clearly beats the runner-up, and is then given the most stable unique selector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any, Literal
+
+from argus_streams.healing.css import TEST_ID_ATTRIBUTES, class_stem, is_unique, matches, selector_for
+from argus_streams.healing.dom import INTERESTING_ATTRIBUTES, MAX_TEXT_CHARS, Element, collapse, is_nested, parse_dom
+from argus_streams.healing.selectors import Fingerprint, fingerprint_from_selector, tokens
+
+__all__ = [
+    "DEFAULT_THRESHOLD", "Element", "Fingerprint", "HealResult", "fingerprint_from_element",
+    "fingerprint_from_selector", "heal", "matches", "parse_dom", "score", "selector_for",
+]
+
+# Component weights of `score`. Only the components the target actually has count, and the sum is
+# renormalised over them, so a selector that only names an id is judged on the id alone.
+TAG_WEIGHT = 0.10
+ID_WEIGHT = 0.20
+CLASS_WEIGHT = 0.10
+TEXT_WEIGHT = 0.20
+ATTRIBUTE_WEIGHT = 0.25
+PATH_WEIGHT = 0.15
+# Inside the attribute component: test ids are put there for tests and are the strongest evidence.
+ATTRIBUTE_WEIGHTS = {"data-testid": 3.0, "data-test": 3.0, "data-cy": 3.0, "name": 2.0, "value": 0.5}
+DEFAULT_ATTRIBUTE_WEIGHT = 1.0
+CROSS_KEY_FACTOR = 0.9  # the same identifier under another key (data-cy -> data-testid, id -> name)
+EXACT_ATTRIBUTES = frozenset({"type", "role"})  # enumerations: near-misses mean nothing
+RATIO_NOISE_FLOOR = 0.3  # difflib's ratio of two unrelated words is about this: rescaled to 0
+
+DEFAULT_THRESHOLD = 0.5  # as Healenium's default score cap; the ambiguity margin guards the close calls
+AMBIGUITY_MARGIN = 0.05  # best and runner-up closer than this: refuse to guess
+MAX_DOM_CHARS = 2_000_000  # larger snapshots are cut (and the reason says so)
+NON_TARGET_TAGS = frozenset({
+    "html", "head", "body", "script", "style", "meta", "link", "title", "noscript", "template", "base", "br",
+})
+INTERACTIVE_TAGS = frozenset({"a", "button", "input", "select", "textarea", "option", "summary", "label"})
+_IDENTITY_KEYS = ("id", *TEST_ID_ATTRIBUTES, "name")
+_LABEL_ATTRIBUTES = ("aria-label", "value", "title", "alt", "placeholder")
+_INPUT_ROLES = {"button": "button", "submit": "button", "reset": "button", "image": "button",
+                "checkbox": "checkbox", "radio": "radio", "range": "slider", "number": "spinbutton"}
+_TAG_ROLES = {"button": "button", "select": "combobox", "textarea": "textbox", "img": "img", "ul": "list",
+              "ol": "list", "li": "listitem", "nav": "navigation", "form": "form", "table": "table",
+              "option": "option", "dialog": "dialog", **{f"h{level}": "heading" for level in range(1, 7)}}
+
+
+@dataclass(frozen=True)
+class HealResult:
+    status: Literal["healed", "unhealable"]
+    selector: str | None
+    confidence: float
+    strategy: Literal["locator"] = "locator"
+    reason: str = ""
+    candidates_considered: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "healed"
+
+    def as_fix(self) -> dict[str, Any] | None:
+        """The `healing_completed` fix (see `payloads.HealingFix`), or None when unhealable."""
+        if not self.ok:
+            return None
+        return {"selector": self.selector, "strategy": self.strategy, "confidence": self.confidence}
+
+
+def _unhealable(reason: str, considered: int = 0) -> HealResult:
+    return HealResult("unhealable", None, 0.0, reason=reason, candidates_considered=considered)
+
+
+# ------------------------------------------------------------------------------------------ similarity
+
+
+def similarity(a: str, b: str) -> float:
+    """Case-insensitive string similarity in [0, 1]: difflib's ratio above chance, or damped word overlap.
+
+    The word overlap catches `submit` -> `submit-button` and `Save` -> `Save changes`, which the character
+    ratio scores low; the damping keeps a long container text from matching every word in it.
+    """
+    left, right = a.strip().lower(), b.strip().lower()
+    if not left or not right:
+        return 0.0
+    if left == right:
+        return 1.0
+    ratio = SequenceMatcher(None, left, right, autojunk=False).ratio()
+    ratio = max(0.0, (ratio - RATIO_NOISE_FLOOR) / (1.0 - RATIO_NOISE_FLOOR))
+    words_a, words_b = tokens(a), tokens(b)
+    if not words_a or not words_b:
+        return ratio
+    shorter, longer = sorted((len(words_a), len(words_b)))
+    overlap = len(words_a & words_b) / shorter * math.sqrt(shorter / longer)
+    return max(ratio, overlap)
+
+
+def _lcs(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    previous = [0] * (len(b) + 1)
+    for item in a:
+        current = [0]
+        for position, other in enumerate(b):
+            current.append(previous[position] + 1 if item == other else max(previous[position + 1], current[-1]))
+        previous = current
+    return previous[-1]
+
+
+def _identity(expected: str, own_key: str, candidate: Element) -> float:
+    """Similarity of an identifier, looked up under its own key first and under other identity keys after."""
+    best = 0.0
+    for key in _IDENTITY_KEYS:
+        actual = candidate.id if key == "id" else candidate.attributes.get(key)
+        if actual:
+            factor = 1.0 if key == own_key else CROSS_KEY_FACTOR
+            best = max(best, factor * similarity(expected, actual))
+    return best
+
+
+def effective_role(element: Element) -> str | None:
+    """The explicit ARIA role, else the implicit one of the tag (as Playwright's role engine sees it)."""
+    if element.attributes.get("role"):
+        return element.attributes["role"].split()[0].lower()
+    if element.tag == "a":
+        return "link" if "href" in element.attributes else None
+    if element.tag == "input":
+        return _INPUT_ROLES.get(element.attributes.get("type", "text").lower(), "textbox")
+    return _TAG_ROLES.get(element.tag)
+
+
+def _attribute_similarity(key: str, expected: str, candidate: Element) -> float:
+    if key == "role":
+        return 1.0 if effective_role(candidate) == expected.lower() else 0.0
+    if key in TEST_ID_ATTRIBUTES or key == "name":
+        return _identity(expected, key, candidate)
+    actual = candidate.attributes.get(key, "")
+    if key in EXACT_ATTRIBUTES:
+        return 1.0 if actual.lower() == expected.lower() else 0.0
+    return similarity(expected, actual)
+
+
+def _attributes_similarity(expected: Mapping[str, str], candidate: Element) -> float:
+    weights = {key: ATTRIBUTE_WEIGHTS.get(key, DEFAULT_ATTRIBUTE_WEIGHT) for key in expected}
+    total = sum(weights.values())
+    return sum(weights[key] * _attribute_similarity(key, value, candidate) for key, value in expected.items()) / total
+
+
+def _classes_similarity(expected: tuple[str, ...], candidate: Element) -> float:
+    """Jaccard over build-hash-free class names, with fuzzy (similarity-weighted) intersections."""
+    mine = {class_stem(name) for name in expected}
+    theirs = {class_stem(name) for name in candidate.classes}
+    if not theirs:
+        return 0.0
+    # Capped so that two target classes matching one candidate class cannot count twice.
+    shared = min(len(theirs), sum(max(similarity(name, other) for other in theirs) for name in mine))
+    return shared / (len(mine) + len(theirs) - shared)
+
+
+def _text_similarity(expected: str, candidate: Element) -> float:
+    labels = [candidate.text, *(candidate.attributes.get(name, "") for name in _LABEL_ATTRIBUTES)]
+    return max(similarity(expected, label) for label in labels)
+
+
+def _path_similarity(target: Fingerprint, candidate: Element) -> float:
+    if target.partial_path:  # ancestor hints from a selector: how many of them the candidate's ancestry has
+        return _lcs(target.path, candidate.path[:-1]) / len(target.path)
+    return 2 * _lcs(target.path, candidate.path) / (len(target.path) + len(candidate.path))
+
+
+def score(candidate: Element, target: Fingerprint) -> float:
+    """How much `candidate` looks like `target`, in [0, 1] (1 for an element with all the target's traits)."""
+    parts: list[tuple[float, float]] = []
+    if target.tag:
+        parts.append((TAG_WEIGHT, 1.0 if candidate.tag == target.tag else 0.0))
+    if target.id:
+        parts.append((ID_WEIGHT, _identity(target.id, "id", candidate)))
+    if target.classes:
+        parts.append((CLASS_WEIGHT, _classes_similarity(target.classes, candidate)))
+    if target.text:
+        parts.append((TEXT_WEIGHT, _text_similarity(target.text, candidate)))
+    if target.attributes:
+        parts.append((ATTRIBUTE_WEIGHT, _attributes_similarity(target.attributes, candidate)))
+    if target.path:
+        parts.append((PATH_WEIGHT, _path_similarity(target, candidate)))
+    total = sum(weight for weight, _ in parts)
+    return min(1.0, max(0.0, sum(weight * value for weight, value in parts) / total)) if total else 0.0
+
+
+# ------------------------------------------------------------------------------------------ fingerprints
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def fingerprint_from_element(known: Mapping[str, Any]) -> Fingerprint:
+    """The fingerprint of a `last_known_element` payload; malformed fields are dropped, never fatal."""
+    raw_classes = known.get("classes")
+    if isinstance(raw_classes, str):
+        raw_classes = raw_classes.split()
+    classes = tuple(name for name in raw_classes if isinstance(name, str) and name.strip()) \
+        if isinstance(raw_classes, list | tuple) else ()
+    raw_attributes = known.get("attributes")
+    attributes = {
+        str(key).lower(): str(value) for key, value in raw_attributes.items()
+        if str(key).lower() in INTERESTING_ATTRIBUTES and isinstance(value, str | int | float) and str(value)
+    } if isinstance(raw_attributes, Mapping) else {}
+    raw_path = known.get("path")
+    steps = raw_path.split(">") if isinstance(raw_path, str) else raw_path if isinstance(raw_path, list) else []
+    return Fingerprint(
+        tag=_text(known.get("tag")).lower() or None,
+        id=_text(known.get("id")) or None,
+        classes=classes,
+        text=collapse(_text(known.get("text")))[:MAX_TEXT_CHARS] or None,
+        attributes=attributes,
+        path=tuple(step.strip().lower() for step in steps if isinstance(step, str) and step.strip()),
+    )
+
+
+def _target(details: Mapping[str, Any], selector: str) -> Fingerprint:
+    known = details.get("last_known_element")
+    if isinstance(known, Mapping):
+        fingerprint = fingerprint_from_element(known)
+        if not fingerprint.is_empty:
+            return fingerprint
+    return fingerprint_from_selector(selector)
+
+
+# ------------------------------------------------------------------------------------------ healing
+
+
+@dataclass(frozen=True)
+class _Scored:
+    element: Element
+    score: float
+    rank: tuple[float, bool, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Ties go to the interactive element, then to the deepest: `<a><span>Go</span></a>` heals to the link.
+        interactive = self.element.tag in INTERACTIVE_TAGS or "role" in self.element.attributes
+        object.__setattr__(self, "rank", (round(self.score, 6), interactive, self.element.depth))
+
+
+def heal(failure_details: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD) -> HealResult:
+    """Heal the failed selector of `failure_details` against its `dom_snapshot`; never raises."""
+    try:
+        return _heal(failure_details, threshold)
+    except Exception as exc:  # noqa: BLE001 - a healing strategy must never break the job
+        return _unhealable(f"locator healing failed on malformed input ({type(exc).__name__})")
+
+
+def _heal(details: Mapping[str, Any], threshold: float) -> HealResult:
+    if not isinstance(details, Mapping):
+        return _unhealable("failure_details is not a mapping")
+    selector, dom = details.get("selector"), details.get("dom_snapshot")
+    if not isinstance(selector, str) or not selector.strip():
+        return _unhealable("no failed selector to heal")
+    if not isinstance(dom, str) or not dom.strip():
+        return _unhealable("no DOM snapshot to search")
+    truncated = len(dom) > MAX_DOM_CHARS
+    target = _target(details, selector.strip())
+    if target.is_empty:
+        return _unhealable(f"nothing to match: the selector {selector.strip()!r} could not be understood")
+    elements = parse_dom(dom[:MAX_DOM_CHARS])
+    ranked = sorted((_Scored(e, score(e, target)) for e in elements if e.tag not in NON_TARGET_TAGS),
+                    key=lambda scored: scored.rank, reverse=True)
+    if not ranked:
+        return _unhealable("the DOM snapshot has no candidate elements")
+    return _decide(ranked, elements, selector.strip(), threshold, truncated)
+
+
+def _decide(ranked: list[_Scored], elements: list[Element], original: str, threshold: float,
+            truncated: bool) -> HealResult:
+    best, considered = ranked[0], len(ranked)
+    note = " (DOM snapshot truncated)" if truncated else ""
+    if best.score < threshold:
+        return _unhealable(f"no element is similar enough: best score {best.score:.2f} < threshold "
+                           f"{threshold:.2f}{note}", considered)
+    # A candidate nested in (or around) the best one is the same control, e.g. a button and its label span.
+    rival = next((other for other in ranked[1:] if not is_nested(best.element, other.element, elements)), None)
+    if rival is not None and best.score - rival.score < AMBIGUITY_MARGIN:
+        return _unhealable(f"ambiguous: two elements score {best.score:.2f} and {rival.score:.2f} "
+                           f"(margin {AMBIGUITY_MARGIN:.2f}){note}", considered)
+    healed = selector_for(best.element, elements)
+    if healed == original or is_unique(original, best.element, elements):
+        return _unhealable(f"the failed selector still selects the best match (score {best.score:.2f}); "
+                           f"the failure is not a broken locator", considered)
+    return HealResult("healed", healed, round(best.score, 3), reason=(
+        f"<{best.element.tag}> scored {best.score:.2f} against the target (runner-up "
+        f"{rival.score if rival else 0.0:.2f}) among {considered} candidates{note}"), candidates_considered=considered)
