@@ -13,11 +13,20 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+from falkordb import FalkorDB as SyncFalkorDB
 from falkordb.asyncio import FalkorDB
 from neo4j import AsyncGraphDatabase
-from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    Forbidden,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 
 from argus_streams.settings import Settings
 
@@ -66,11 +75,29 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError,
     ServiceUnavailable, SessionExpired, TransientError,
 )
+# Refused credentials are configuration, not data: they must stop the job, never fill the DLQ.
+_NOT_DATA = (redis.AuthenticationError, redis.exceptions.NoPermissionError, AuthError, Forbidden)
 
 
 def is_transient(error: BaseException) -> bool:
-    """A database that is down or slow (retry, never DLQ) versus a data error (DLQ)."""
-    return isinstance(error, TRANSIENT_ERRORS)
+    """A database that is down or slow: retry with backoff (backpressure), never the DLQ."""
+    return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, _NOT_DATA)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """The database refused this data (a query error): the rows go to the DLQ; anything else fails the task."""
+    if isinstance(error, _NOT_DATA):
+        return False
+    return isinstance(error, redis.ResponseError | ClientError | ValueError | TypeError)
+
+
+def falkordb_client(url: str, asynchronous: bool = True) -> Any:
+    """A FalkorDB client from FALKORDB_URL (redis://[:password@]host:port); the client's own from_url
+    drops the password in this version."""
+    parts = urlsplit(url)
+    cls = FalkorDB if asynchronous else SyncFalkorDB
+    return cls(host=parts.hostname or "127.0.0.1", port=parts.port or 6379,
+               username=parts.username or None, password=parts.password)
 
 
 _NODE_FIELDS = ("tenant_id", "signature", "count", "first_seen", "last_seen", "error_type", "sample_message")
@@ -135,7 +162,7 @@ async def retry_transient(
 
 class FalkorGraphWriter:
     def __init__(self, settings: Settings):
-        self._db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+        self._db = falkordb_client(settings.falkordb_url.get_secret_value())
         self._graph = self._db.select_graph(settings.falkordb_graph)
         self._indexed = False
 
@@ -156,7 +183,7 @@ class FalkorGraphWriter:
             await self._graph.query(query, {"rows": rows})
 
     async def close(self) -> None:
-        await self._db.aclose()
+        await self._db.connection.aclose()
 
 
 class Neo4jGraphWriter:

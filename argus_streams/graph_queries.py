@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from falkordb import FalkorDB
 from neo4j import GraphDatabase
 
+from argus_streams.graph import falkordb_client
 from argus_streams.settings import Settings
 
 FAILURES = """
@@ -30,7 +30,7 @@ QUERIES = {"failures": FAILURES, "edges": EDGES, "tests": TESTS}
 
 
 def falkordb_rows(settings: Settings, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+    db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
     try:
         graph = db.select_graph(settings.falkordb_graph)
         if settings.falkordb_graph not in db.list_graphs():
@@ -39,7 +39,7 @@ def falkordb_rows(settings: Settings, query: str, params: dict[str, Any]) -> lis
         names = [column[1] if isinstance(column, list | tuple) else column for column in result.header]
         return [dict(zip(names, row, strict=True)) for row in result.result_set]
     finally:
-        db.close()
+        db.connection.close()
 
 
 def neo4j_rows(settings: Settings, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:

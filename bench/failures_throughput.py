@@ -20,11 +20,10 @@ import time
 import uuid
 from collections import Counter
 
-from falkordb import FalkorDB
-
 from argus_streams import flink_jobs
 from argus_streams.admin import admin_client, ensure_topics
 from argus_streams.gateway import EventGateway
+from argus_streams.graph import falkordb_client
 from argus_streams.samples import failed_event
 from argus_streams.settings import Settings
 from argus_streams.signature import compute
@@ -45,22 +44,22 @@ def workload(count: int, seed: int = 7) -> list:
 
 
 def graph_total(settings: Settings) -> int:
-    db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+    db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
     try:
         if settings.falkordb_graph not in db.list_graphs():
             return 0
         result = db.select_graph(settings.falkordb_graph).ro_query("MATCH (f:Failure) RETURN sum(f.count)")
         return int(result.result_set[0][0] or 0)
     finally:
-        db.close()
+        db.connection.close()
 
 
 def verify(settings: Settings, events: list) -> None:
     expected = Counter((e.tenant_id, compute(e.payload["failure_details"]).id) for e in events)
-    db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+    db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
     rows = db.select_graph(settings.falkordb_graph).ro_query(
         "MATCH (f:Failure) RETURN f.tenant_id, f.signature, f.count").result_set
-    db.close()
+    db.connection.close()
     found = {(r[0], r[1]): r[2] for r in rows}
     assert found == dict(expected), "graph does not match what was published"
     print(f"graph verified: {len(found)} (tenant, signature) nodes, counts exact")
@@ -73,7 +72,7 @@ def measure_latency(settings: Settings, gateway: EventGateway, probes: int, rate
     done = threading.Event()
 
     def poll() -> None:
-        db = FalkorDB.from_url(settings.falkordb_url.get_secret_value())
+        db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
         graph = db.select_graph(settings.falkordb_graph)
         while not done.is_set():
             rows = graph.ro_query("MATCH (f:Failure {tenant_id: 'probe'}) RETURN f.sample_message").result_set
@@ -81,7 +80,7 @@ def measure_latency(settings: Settings, gateway: EventGateway, probes: int, rate
             for (message,) in rows:
                 seen.setdefault(message, now)
             time.sleep(0.02)
-        db.close()
+        db.connection.close()
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()

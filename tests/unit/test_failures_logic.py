@@ -130,3 +130,59 @@ def test_write_plan_keeps_the_newest_row_per_key() -> None:
     assert sorted((r["test_id"], r["edge_count"]) for r in plan.edges) == [("t1", 3), ("t2", 1)]
     assert plan.tests == [{"tenant_id": "t", "test_id": "t1", "suite_id": "x", "flakiness": 0.5, "seq": 2}]
     assert [len(rows) for _, rows in plan.statements()] == [1, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("error", "transient", "data"),
+    [
+        ("redis.ConnectionError('down')", True, False),
+        ("redis.TimeoutError('slow')", True, False),
+        ("redis.AuthenticationError('Authentication required.')", False, False),
+        ("redis.ResponseError('errMsg: Invalid input')", False, True),
+        ("neo4j.exceptions.ServiceUnavailable('down')", True, False),
+        ("neo4j.exceptions.AuthError('bad password')", False, False),
+        ("neo4j.exceptions.ClientError('Neo.ClientError.Statement.SyntaxError')", False, True),
+        ("OSError('connection reset')", True, False),
+    ],
+)
+def test_graph_errors_are_classified(error: str, transient: bool, data: bool) -> None:
+    import neo4j.exceptions  # noqa: F401 - used by eval
+    import redis  # noqa: F401 - used by eval
+
+    from argus_streams.graph import is_data_error, is_transient
+
+    exc = eval(error)  # noqa: S307 - fixed expressions above
+    assert (is_transient(exc), is_data_error(exc)) == (transient, data)
+
+
+def test_retry_transient_backs_off_then_succeeds() -> None:
+    import asyncio
+
+    import redis
+
+    from argus_streams.graph import retry_transient
+
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise redis.ConnectionError("down")
+        return "ok"
+
+    assert asyncio.run(retry_transient(flaky, initial_s=0.01, max_s=0.02)) == "ok"
+    assert len(calls) == 3
+
+
+def test_retry_transient_never_retries_data_errors() -> None:
+    import asyncio
+
+    import redis
+
+    from argus_streams.graph import retry_transient
+
+    async def bad() -> None:
+        raise redis.ResponseError("errMsg: Invalid input")
+
+    with pytest.raises(redis.ResponseError):
+        asyncio.run(retry_transient(bad, initial_s=0.01))
