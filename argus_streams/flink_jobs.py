@@ -21,6 +21,7 @@ from argus_streams.stack.base import REPO_ROOT
 # Job name -> the file `flink run -py` runs; each is also a `JOB_NAME` in the web UI.
 JOBS: dict[str, Path] = {
     "failures": REPO_ROOT / "jobs" / "failures.py",
+    "healing": REPO_ROOT / "jobs" / "healing.py",
 }
 SUBMIT_TIMEOUT_S = 300
 _JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")

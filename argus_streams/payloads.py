@@ -74,8 +74,11 @@ class FailureDetails(Payload):
     stack_trace: str = ""
     selector: str | None = None
     url: str | None = None
-    dom_snapshot: str | None = None
+    dom_snapshot: str | None = Field(None, description="page HTML at failure time (the locator healer reads it)")
     browser: str | None = None
+    last_known_element: dict[str, Any] | None = Field(
+        None, description="the element the selector matched in the last passing run: tag, id, classes, text, "
+                          "attributes, path")
 
 
 class TestFailed(_TestRun):
@@ -88,10 +91,14 @@ class TestExecuted(_TestRun):
 
 
 class HealingRequested(Payload):
+    """Published by the healing decision on a cache miss; the healer answers with healing.completed."""
+
     test_id: str = Id
     test_suite_id: str | None = None
     signature: str = Field(min_length=1)
     failure_details: FailureDetails
+    failure_class: str | None = Field(None, description="why it is healable (healing/classify.py)")
+    cache_key: str | None = Field(None, description="where the fix is cached once healed")
 
 
 class HealingFix(Payload):
@@ -106,8 +113,9 @@ class HealingCompleted(Payload):
     status: Literal["healed", "unhealable"]
     source: Literal["cache", "healer"]
     fix: HealingFix | None = None
-    reason: str | None = None
-    success_rate: float | None = None
+    reason: str | None = Field(None, description="why it is unhealable")
+    success_rate: float | None = Field(None, description="cached fixes: successes / tries so far")
+    cache_key: str | None = None
 
 
 class DeadLetter(Payload):

@@ -1,0 +1,100 @@
+"""The fix cache (Redis protocol: FalkorDB locally, Valkey in compose) and fixes in the failure graph.
+
+A cached fix is a hash `argus:fix:<tenant>:<signature>:<selector hash>` with selector, strategy,
+confidence, success_count, failure_count and a 7-day TTL; outcome counts use HINCRBY, so tests that
+share a fix never overwrite each other's counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from argus_streams.graph import falkordb_client
+from argus_streams.healing.decisions import should_evict
+from argus_streams.settings import Settings
+
+RECORD_FIX = """
+MERGE (f:Failure {tenant_id: $tenant_id, signature: $signature})
+MERGE (x:Fix {tenant_id: $tenant_id, signature: $signature, selector: $selector})
+SET x.strategy = $strategy, x.confidence = $confidence,
+    x.success_count = $success_count, x.failure_count = $failure_count
+MERGE (f)-[:FIXED_BY]->(x)
+"""
+BEST_FIX = """
+MATCH (:Failure {tenant_id: $tenant_id, signature: $signature})-[:FIXED_BY]->(x:Fix)
+WHERE x.success_count >= x.failure_count
+RETURN x.selector, x.strategy, x.confidence ORDER BY x.success_count DESC, x.confidence DESC LIMIT 1
+"""
+_NUMBERS = {"confidence": float, "success_count": int, "failure_count": int}
+
+
+def decode_fix(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    fix: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+    for name, convert in _NUMBERS.items():
+        fix[name] = convert(fix.get(name, 0))
+    return fix
+
+
+class FixStore:
+    """Opened lazily on the async operator's event loop."""
+
+    def __init__(self, settings: Settings):
+        self._cache = aioredis.from_url(settings.cache_url.get_secret_value())
+        self._db = falkordb_client(settings.falkordb_url.get_secret_value())
+        self._graph = self._db.select_graph(settings.falkordb_graph)
+
+    async def lookup(self, key: str) -> dict[str, Any] | None:
+        return decode_fix(await self._cache.hgetall(key))
+
+    async def ttl(self, key: str) -> int:
+        return int(await self._cache.ttl(key))
+
+    async def apply(self, action: dict[str, Any]) -> None:
+        op = action["op"]
+        if op == "cache_set":
+            fix = {**action["fix"], "success_count": 0, "failure_count": 0}
+            async with self._cache.pipeline(transaction=True) as pipe:
+                pipe.hset(action["key"], mapping=fix)
+                pipe.expire(action["key"], action["ttl_s"])
+                await pipe.execute()
+            await self._record(action, fix)
+        elif op == "cache_outcome":
+            await self._count_outcome(action)
+        else:
+            raise ValueError(f"unknown fix-store action {op!r}")
+
+    async def _count_outcome(self, action: dict[str, Any]) -> None:
+        key = action["key"]
+        if not await self._cache.exists(key):
+            return  # expired or evicted meanwhile: nothing left to count on
+        await self._cache.hincrby(key, "success_count" if action["passed"] else "failure_count", 1)
+        fix = decode_fix(await self._cache.hgetall(key)) or {}
+        if should_evict(fix.get("success_count", 0), fix.get("failure_count", 0)):
+            await self._cache.delete(key)  # not served again
+        await self._record(action, fix)
+
+    async def _record(self, action: dict[str, Any], fix: dict[str, Any]) -> None:
+        await self._graph.query(RECORD_FIX, {
+            "tenant_id": action["tenant_id"], "signature": action["signature"], "selector": fix["selector"],
+            "strategy": fix["strategy"], "confidence": float(fix["confidence"]),
+            "success_count": int(fix.get("success_count", 0)), "failure_count": int(fix.get("failure_count", 0)),
+        })
+
+    async def best_fix(self, tenant_id: str, signature: str) -> dict[str, Any] | None:
+        """A fix that healed this signature before and works at least as often as it fails."""
+        graphs = await self._db.list_graphs()
+        if self._graph.name not in graphs:
+            return None
+        rows = (await self._graph.ro_query(BEST_FIX, {"tenant_id": tenant_id, "signature": signature})).result_set
+        if not rows:
+            return None
+        selector, strategy, confidence = rows[0]
+        return {"selector": selector, "strategy": f"history:{strategy}", "confidence": float(confidence)}
+
+    async def close(self) -> None:
+        await self._cache.aclose()
+        await self._db.connection.aclose()

@@ -1,0 +1,213 @@
+"""Self-healing: test.failed -> decision (fix cache or one healing.requested) -> healer -> healing.completed.
+
+    argus-streams job submit healing        (flink run -py jobs/healing.py on the session cluster)
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pyflink.common import Row, Time, Types, WatermarkStrategy
+from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from argus_streams import dlq
+from argus_streams.events import ArgusEvent, EventType, topic_for
+from argus_streams.flink_kit import OUT_RECORD_TYPE, RECORD_TYPE, create_env, kafka_sink, kafka_source
+from argus_streams.healing import decisions
+from argus_streams.healing.healer import answer
+from argus_streams.healing.llm import LLMSettings
+from argus_streams.healing.store import FixStore
+from argus_streams.payloads import parse_payload
+from argus_streams.settings import Settings
+
+JOB_NAME = "argus-healing"
+SOURCE_NAME = "flink.healing"
+TOPICS = (EventType.TEST_FAILED, EventType.TEST_EXECUTED, EventType.HEALING_REQUESTED, EventType.HEALING_COMPLETED)
+IO_TIMEOUT = Time.minutes(2)
+HEAL_TIMEOUT = Time.minutes(2)
+CAPACITY = 500
+
+DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
+REQUESTS_TAG = OutputTag("healing-requests", Types.PICKLED_BYTE_ARRAY())
+ACTIONS_TAG = OutputTag("fix-store-actions", Types.PICKLED_BYTE_ARRAY())
+
+
+def event_row(event: ArgusEvent, prefix: str) -> Row:
+    """A derived event as the gateway would publish it: its topic, partition key and headers."""
+    headers = {"correlation_id": event.correlation_id, "tenant_id": event.tenant_id, "source": event.source}
+    return Row(event.topic(prefix), event.partition_key().decode(), event.to_json(), headers)
+
+
+def dlq_row(record: dlq.SourceRecord, error: BaseException, prefix: str) -> Row:
+    letter = dlq.dead_letter(record, error, SOURCE_NAME)
+    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(letter.metadata["retry_count"])}
+    return Row(topic_for(EventType.DLQ, prefix), record.key, letter.to_json(), headers)
+
+
+class Route(ProcessFunction):
+    """Parse and validate; healable failures go on, requests go to the healer, the rest is counted or DLQ'd."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.not_healable = runtime_context.get_metrics_group().add_group("not_healable")
+        self.counters: dict[str, Any] = {}
+
+    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
+        record = dlq.SourceRecord.from_row(row)
+        try:
+            event = ArgusEvent.from_json(record.value or b"")
+            if event.event_type not in TOPICS:
+                raise ValueError(f"event_type {event.event_type.value!r} is not read by the healing job")
+            parse_payload(event)
+        except Exception as exc:  # bad input is routed with its context, never raised
+            yield DLQ_TAG, dlq_row(record, exc, self.prefix)
+            return
+        if event.event_type is EventType.TEST_FAILED:
+            verdict = decisions.examine_failure(event)
+            if isinstance(verdict, str):  # assertion, 5xx, network...: counted, never sent for healing
+                self._count(verdict)
+                return
+            yield verdict.event.tenant_id, verdict.event.payload["test_id"], "failed", verdict
+        elif event.event_type is EventType.HEALING_REQUESTED:
+            yield REQUESTS_TAG, event
+        elif event.event_type is EventType.HEALING_COMPLETED:
+            yield event.tenant_id, event.payload["test_id"], "completed", event
+        else:
+            yield event.tenant_id, event.payload["test_id"], "executed", event.payload["status"]
+
+    def _count(self, failure_class: str) -> None:
+        if failure_class not in self.counters:
+            self.counters[failure_class] = self.not_healable.counter(failure_class)
+        self.counters[failure_class].inc()
+
+
+class CacheLookup(AsyncFunction):
+    """Attach the cached fix (or None) to each healable failure; other items pass through."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._store: FixStore | None = None
+
+    async def async_invoke(self, item: tuple) -> list:
+        if item[2] != "failed":
+            return [(*item, None)]
+        if self._store is None:
+            self._store = FixStore(self.settings)
+        return [(*item, await self._store.lookup(item[3].key))]
+
+
+class Decide(KeyedProcessFunction):
+    """Keyed by tenant + test_id (the healing events' partition key): the decision and its state."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(ValueStateDescriptor("healing", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, item: tuple, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
+        tenant_id, _, kind, body, cached = item
+        state = self.state.value() or decisions.TestHealingState()
+        if kind == "failed":
+            now = ctx.timer_service().current_processing_time()
+            event = decisions.on_failure(state, body, cached, now)
+            if event is not None:
+                yield event_row(event, self.prefix)
+                if event.event_type is EventType.HEALING_REQUESTED:
+                    ctx.timer_service().register_processing_time_timer(now + decisions.IN_FLIGHT_TIMEOUT_MS)
+        elif kind == "completed":
+            for action in decisions.on_completed(state, body):
+                yield ACTIONS_TAG, action
+        else:
+            for action in decisions.on_executed(state, tenant_id, body):
+                yield ACTIONS_TAG, action
+        self.state.update(state)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # noqa: ANN201
+        state = self.state.value()
+        if state is not None:
+            state.in_flight = {sig: due for sig, due in state.in_flight.items() if due > timestamp}
+            self.state.update(state)
+        return iter(())
+
+
+class ApplyActions(AsyncFunction):
+    """Cache writes (7-day TTL, outcome counts, eviction) and FIXED_BY in the graph."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._store: FixStore | None = None
+
+    async def async_invoke(self, action: dict) -> list:
+        if self._store is None:
+            self._store = FixStore(self.settings)
+        await self._store.apply(action)
+        return []  # nothing to publish; the stream joins the events sink only to be part of the job
+
+
+class Heal(AsyncFunction):
+    """healing.requested -> healing.completed (history, locator, optional LLM)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._store: FixStore | None = None
+
+    async def async_invoke(self, request: ArgusEvent) -> list:
+        if self._store is None:
+            self._store = FixStore(self.settings)
+        completed = await answer(request, self._store, LLMSettings.from_env())
+        return [event_row(completed, self.settings.topic_prefix)]
+
+
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing") -> None:
+    prefix = settings.topic_prefix
+    records: DataStream = env.from_source(
+        kafka_source(settings, [topic_for(t, prefix) for t in TOPICS], group_id), WatermarkStrategy.no_watermarks(),
+        "Kafka: test.failed/executed + healing.requested/completed", type_info=RECORD_TYPE,
+    ).uid("healing-kafka-source")
+    routed = records.process(Route(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Route: classify and validate").uid("healing-route")
+    looked_up = AsyncDataStream.ordered_wait(
+        routed, CacheLookup(settings), IO_TIMEOUT, CAPACITY, Types.PICKLED_BYTE_ARRAY(),
+    ).name("Fix cache lookup (async)").uid("healing-cache-lookup")
+    decided = looked_up.key_by(lambda item: f"{item[0]}\x1f{item[1]}", key_type=Types.STRING()) \
+        .process(Decide(prefix), output_type=OUT_RECORD_TYPE) \
+        .name("Healing decision (tenant, test)").uid("healing-decision")
+    applied = AsyncDataStream.unordered_wait(
+        decided.get_side_output(ACTIONS_TAG), ApplyActions(settings), IO_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
+    ).name("Fix cache + graph writes (async)").uid("healing-fix-store")
+    healed = AsyncDataStream.unordered_wait(
+        routed.get_side_output(REQUESTS_TAG), Heal(settings), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
+    ).name("Healer: history, locator, LLM (async)").uid("healing-healer")
+    # Healing events: at-least-once with deterministic event ids (consumers dedupe by event_id); waiting
+    # for a checkpoint per hop would add two checkpoint intervals to every heal.
+    events_sink = kafka_sink(settings, f"{group_id}-events", DeliveryGuarantee.AT_LEAST_ONCE)
+    decided.union(healed, applied).sink_to(events_sink) \
+        .name("Kafka: healing.requested/completed").uid("healing-events-sink")
+    routed.get_side_output(DLQ_TAG).sink_to(kafka_sink(settings, f"{group_id}-dlq")) \
+        .name("Kafka: argus.dlq").uid("healing-dlq-sink")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--group-id", default="argus-flink-healing")
+    parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
+    parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
+    parser.add_argument("--parallelism", type=int, default=2)
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
+    settings = Settings.load().model_copy(update=overrides)
+    # Healing is latency-bound: short bundles (each Python operator may hold a record for one bundle).
+    env = create_env(args.parallelism, extra={"python.fn-execution.bundle.time": "50"})
+    build_pipeline(env, settings, group_id=args.group_id)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()
