@@ -118,6 +118,21 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lag(args: argparse.Namespace) -> int:
+    from argus_streams import lag
+
+    settings = Settings.load()
+    groups = args.groups or None
+    if args.serve is not None:
+        lag.serve_lag_metrics(settings, args.serve, groups, args.interval)
+        return 0
+    rows = lag.describe_groups(settings, groups)
+    print(lag.to_json(rows) if args.json else lag.format_table(rows))
+    for group in sorted(set(args.groups) - {row.group for row in rows}):
+        print(f"argus-streams: group {group!r} has no committed offsets", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argus-streams", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -152,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--from", dest="from_path", help="submit: restore from this savepoint/checkpoint")
     job.add_argument("--dir", help="savepoint: target directory (default: the cluster's)")
     job.add_argument("job_args", nargs=argparse.REMAINDER, help="submit: arguments after -- go to the job")
+    lag = add("lag", cmd_lag, "consumer-group lag per partition (like `rpk group describe`), or serve it as metrics")
+    lag.add_argument("groups", nargs="*", metavar="GROUP", help="default: every group")
+    lag.add_argument("--json", action="store_true")
+    lag.add_argument("--serve", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
+    lag.add_argument("--interval", type=float, default=15.0, metavar="S", help="--serve: refresh at most every S s")
     add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
     return parser
 

@@ -1,0 +1,111 @@
+"""The self-healing flow on the real stack: failure -> request -> healer -> completed -> cached -> cache hit."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+import redis
+
+from argus_streams import flink_jobs
+from argus_streams.events import ArgusEvent
+from argus_streams.gateway import EventGateway
+from argus_streams.healing.decisions import FIX_TTL_S
+from argus_streams.kafka_io import consumer
+from argus_streams.samples import failed_event
+
+PAGE = ("<!doctype html><html><body><header><a href='/'>Home</a></header><main>"
+        "<button id='place-order-btn'>Place order</button><button id='cancel-order'>Cancel</button>"
+        "</main></body></html>")
+GONE = "<!doctype html><html><body><main><p>Your cart is empty</p></main></body></html>"
+
+
+def failure(tenant: str, test: str, selector: str, dom: str, seed: int) -> ArgusEvent:
+    event = failed_event(random.Random(seed), tenant=tenant, suite="checkout", test=test, signature_id=0, run=seed)
+    details = {"error_type": "TimeoutError", "selector": selector, "dom_snapshot": dom, "stack_trace": "",
+               "message": f"Timeout 30000ms exceeded while waiting for locator('{selector}') to be visible"}
+    return event.model_copy(update={"payload": {**event.payload, "failure_details": details}})
+
+
+class HealingTopics:
+    """Everything published on the healing topics so far, read incrementally."""
+
+    def __init__(self, settings: Any):
+        prefix = settings.topic_prefix
+        self.reader = consumer(settings, [f"{prefix}.healing.requested", f"{prefix}.healing.completed"])
+        self.events: dict[str, list[dict]] = defaultdict(list)
+
+    def poll(self) -> None:
+        for batch in self.reader.poll(timeout_ms=300).values():
+            for record in batch:
+                event = json.loads(record.value)
+                self.events[event["event_type"]].append(event)
+
+    def wait(self, what: str, predicate: Any, timeout_s: float = 90) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            found = [e for e in self.events["healing.completed"] + self.events["healing.requested"] if predicate(e)]
+            if found:
+                return found
+        raise AssertionError(f"timed out waiting for {what}; seen: {dict(self.events)}")
+
+    def of(self, event_type: str, correlation_id: str) -> list[dict]:
+        return [e for e in self.events[event_type] if e["correlation_id"] == correlation_id]
+
+
+def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: ANN001
+    tenant = f"{settings.topic_prefix}-shop"
+    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
+        "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
+        "--group-id", f"{settings.topic_prefix}-healing"))
+    cache = redis.Redis.from_url(settings.cache_url.get_secret_value())
+    topics = HealingTopics(settings)
+    try:
+        flink_jobs.wait_running(settings, job_id)
+        with EventGateway(settings) as gateway:
+            first = failure(tenant, "t-order", "#place-order", PAGE, seed=1)
+            gateway.publish(first)
+            topics.wait("the healer's answer", lambda e: e["correlation_id"] == first.correlation_id
+                        and e["event_type"] == "healing.completed")
+            requested = topics.of("healing.requested", first.correlation_id)
+            completed = topics.of("healing.completed", first.correlation_id)
+            assert len(requested) == 1 and len(completed) == 1
+            answer = completed[0]["payload"]
+            assert answer["source"] == "healer" and answer["status"] == "healed"
+            assert answer["fix"]["selector"] == "#place-order-btn" and answer["fix"]["strategy"] == "locator"
+
+            key = requested[0]["payload"]["cache_key"]
+            deadline = time.monotonic() + 30
+            while not cache.exists(key):
+                assert time.monotonic() < deadline, "the fix was never cached"
+                time.sleep(0.2)
+            assert FIX_TTL_S - 60 <= cache.ttl(key) <= FIX_TTL_S
+            assert cache.hget(key, "selector") == b"#place-order-btn"
+
+            again = failure(tenant, "t-order", "#place-order", PAGE, seed=2)
+            gateway.publish(again)
+            hit = topics.wait("a cache hit", lambda e: e["correlation_id"] == again.correlation_id)
+            assert [e["event_type"] for e in hit] == ["healing.completed"]
+            assert hit[0]["payload"]["source"] == "cache" and hit[0]["payload"]["fix"]["selector"] == "#place-order-btn"
+
+            # 200 identical failures while the first request is in flight: one request.
+            burst = [failure(tenant, "t-burst", "#gone", GONE, seed=100 + i) for i in range(200)]
+            gateway.publish_many(burst)
+            topics.wait("the burst's answer", lambda e: e["event_type"] == "healing.completed"
+                        and e["payload"]["test_id"] == "t-burst")
+            time.sleep(3)
+            topics.poll()
+            burst_requests = [e for e in topics.events["healing.requested"] if e["payload"]["test_id"] == "t-burst"]
+            assert len(burst_requests) == 1
+            bad = [e for e in topics.events["healing.completed"] if e["payload"]["test_id"] == "t-burst"]
+            assert len(bad) == 1 and bad[0]["payload"]["status"] == "unhealable"  # the element is gone
+            assert "locator" in bad[0]["payload"]["reason"]
+            assert not cache.exists(burst_requests[0]["payload"]["cache_key"])
+    finally:
+        topics.reader.close()
+        cache.close()
+        flink_jobs.cancel(settings, job_id)

@@ -1,0 +1,56 @@
+"""The lag table, its JSON and the lag arithmetic (no servers)."""
+
+from __future__ import annotations
+
+import json
+
+from argus_streams.cli import build_parser
+from argus_streams.lag import LagRow, compute_lag, format_table, to_json
+
+ROWS = [
+    LagRow("argus-flink-failures", "argus.test.failed", 0, 150, 6150, 6000),
+    LagRow("argus-flink-failures", "argus.test.failed", 1, None, 0, None),
+    LagRow("g", "argus.dlq", 12, 7, 7, 0),
+]
+
+
+def test_lag_is_log_end_minus_committed_and_never_negative() -> None:
+    assert compute_lag(3, 10) == 7
+    assert compute_lag(10, 10) == 0
+    assert compute_lag(12, 10) == 0  # a commit past a truncated log
+    assert compute_lag(None, 10) is None
+    assert compute_lag(0, 0) == 0
+
+
+def test_table_is_aligned_with_dashes_for_none() -> None:
+    lines = format_table(ROWS).splitlines()
+    assert lines == [
+        "GROUP                 TOPIC              PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG",
+        "argus-flink-failures  argus.test.failed  0          150             6150            6000",
+        "argus-flink-failures  argus.test.failed  1          -               0               -",
+        "g                     argus.dlq          12         7               7               0",
+    ]
+    # Every column starts at the same position on every line.
+    starts = [lines[0].index(name) for name in ("TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")]
+    for line in lines[1:]:
+        assert all(line[start - 2:start] == "  " and line[start] != " " for start in starts)
+
+
+def test_table_without_rows_is_the_header() -> None:
+    assert format_table([]) == "GROUP  TOPIC  PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG"
+
+
+def test_json_has_the_row_fields_and_null_for_none() -> None:
+    decoded = json.loads(to_json(ROWS))
+    assert decoded[1] == {"group": "argus-flink-failures", "topic": "argus.test.failed", "partition": 1,
+                          "current_offset": None, "log_end_offset": 0, "lag": None}
+    assert [row["lag"] for row in decoded] == [6000, None, 0]
+    assert [LagRow(**row) for row in decoded] == ROWS
+    assert json.loads(to_json([])) == []
+
+
+def test_cli_lag_arguments() -> None:
+    args = build_parser().parse_args(["lag", "a", "b", "--json"])
+    assert (args.groups, args.json, args.serve) == (["a", "b"], True, None)
+    args = build_parser().parse_args(["lag", "--serve", "9308", "--interval", "5"])
+    assert (args.groups, args.serve, args.interval) == ([], 9308, 5.0)
