@@ -13,9 +13,10 @@ import redis
 from argus_streams import flink_jobs
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
+from argus_streams.graph_queries import falkordb_rows
 from argus_streams.healing.decisions import FIX_TTL_S
 from argus_streams.kafka_io import consumer
-from argus_streams.samples import failed_event
+from argus_streams.samples import executed_event, failed_event
 
 PAGE = ("<!doctype html><html><body><header><a href='/'>Home</a></header><main>"
         "<button id='place-order-btn'>Place order</button><button id='cancel-order'>Cancel</button>"
@@ -91,6 +92,21 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
             hit = topics.wait("a cache hit", lambda e: e["correlation_id"] == again.correlation_id)
             assert [e["event_type"] for e in hit] == ["healing.completed"]
             assert hit[0]["payload"]["source"] == "cache" and hit[0]["payload"]["fix"]["selector"] == "#place-order-btn"
+
+            fixes = falkordb_rows(settings, "MATCH (f:Failure {tenant_id: $t})-[:FIXED_BY]->(x:Fix) "
+                                  "RETURN x.selector AS selector, x.strategy AS strategy", {"t": tenant})
+            assert fixes == [{"selector": "#place-order-btn", "strategy": "locator"}]
+
+            # The served fix keeps failing: its outcomes are counted and it is evicted, never served again.
+            for run in range(3):
+                gateway.publish(executed_event(random.Random(run), tenant=tenant, suite="checkout", test="t-order",
+                                               run=500 + run, status="failed"))
+            deadline = time.monotonic() + 30
+            while cache.exists(key):
+                assert time.monotonic() < deadline, "a failing fix was never evicted"
+                time.sleep(0.2)
+            counts = falkordb_rows(settings, "MATCH (x:Fix {tenant_id: $t}) RETURN x.failure_count AS n", {"t": tenant})
+            assert counts == [{"n": 3}]
 
             # 200 identical failures while the first request is in flight: one request.
             burst = [failure(tenant, "t-burst", "#gone", GONE, seed=100 + i) for i in range(200)]
