@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections import Counter
 
 from kafka import KafkaProducer
@@ -12,8 +13,9 @@ from argus_streams import flink_jobs
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import failure_graph
+from argus_streams.healing.watch import HealingWatch
 from argus_streams.kafka_io import read_records
-from argus_streams.samples import demo_stream, executed_event, failed_event
+from argus_streams.samples import PAGE_AFTER_UI_CHANGE, demo_stream, executed_event, failed_event, locator_failure
 from argus_streams.settings import Settings
 from argus_streams.stack.manager import Stack
 from argus_streams.topics import catalog
@@ -103,11 +105,38 @@ def run_failure_flow(settings: Settings) -> bool:
     return after - before == published
 
 
+def run_healing_flow(settings: Settings) -> bool:
+    """A UI change broke a selector: the first failure is healed, the second is answered from the cache."""
+    watch = HealingWatch(settings)
+    tenant, test = f"shop-{uuid.uuid4().hex[:6]}", "t-place-order"  # a new tenant: its fix cache starts empty
+    sources = []
+    try:
+        with EventGateway(settings) as gateway:
+            for attempt in (1, 2):
+                failure = locator_failure(tenant, test, "#place-order", PAGE_AFTER_UI_CHANGE, seed=attempt)
+                started = time.perf_counter()
+                gateway.publish(failure)
+                arrived, answer = watch.answer(failure.correlation_id)
+                payload = answer["payload"]
+                sources.append(payload["source"])
+                fix = payload.get("fix") or {}
+                print(f"  failure {attempt} of {tenant}/{test} ('#place-order' not found): {payload['status']} by "
+                      f"{payload['source']} -> {fix.get('selector')} (confidence {fix.get('confidence', 0):.2f}) "
+                      f"in {(arrived - started) * 1000:.0f} ms")
+                if attempt == 1:
+                    time.sleep(1.0)  # the fix is cached right after the healer's answer
+    finally:
+        watch.close()
+    return sources == ["healer", "cache"]
+
+
 def run_demo(stack: Stack) -> int:
     stack.up()
     settings = stack.settings()
     ensure_jobs(settings, stack)
     ok = publish_and_read_back(settings)
     ok = run_failure_flow(settings) and ok
+    print("\nself-healing (cache miss, heal, then cache hit):")
+    ok = run_healing_flow(settings) and ok
     print(f"\nFlink web UI: {settings.flink_rest_url}  (jobs keep running; `make down` stops the stack)")
     return 0 if ok else 1

@@ -134,3 +134,19 @@ def demo_stream(seed: int = 7) -> list[ArgusEvent]:
                                             "confidence": 0.92}}),
         ]
     return events
+
+
+# A checkout page after a UI change: the button the tests knew as #place-order is now #place-order-btn.
+PAGE_AFTER_UI_CHANGE = (
+    "<!doctype html><html><body><header><a href='/'>Home</a></header><main>"
+    "<button id='place-order-btn'>Place order</button><button id='cancel-order'>Cancel</button>"
+    "</main></body></html>"
+)
+
+
+def locator_failure(tenant: str, test: str, selector: str, dom: str, seed: int) -> ArgusEvent:
+    """A Playwright locator timeout with the page's DOM snapshot: what the healer can heal."""
+    event = failed_event(random.Random(seed), tenant=tenant, suite="checkout", test=test, signature_id=0, run=seed)
+    details = {"error_type": "TimeoutError", "selector": selector, "dom_snapshot": dom, "stack_trace": "",
+               "message": f"Timeout 30000ms exceeded while waiting for locator('{selector}') to be visible"}
+    return event.model_copy(update={"payload": {**event.payload, "failure_details": details}})

@@ -11,24 +11,15 @@ from typing import Any
 import redis
 
 from argus_streams import flink_jobs
-from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import falkordb_rows
 from argus_streams.healing.decisions import FIX_TTL_S
 from argus_streams.kafka_io import consumer
-from argus_streams.samples import executed_event, failed_event
+from argus_streams.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
 
-PAGE = ("<!doctype html><html><body><header><a href='/'>Home</a></header><main>"
-        "<button id='place-order-btn'>Place order</button><button id='cancel-order'>Cancel</button>"
-        "</main></body></html>")
+PAGE = PAGE_AFTER_UI_CHANGE
 GONE = "<!doctype html><html><body><main><p>Your cart is empty</p></main></body></html>"
-
-
-def failure(tenant: str, test: str, selector: str, dom: str, seed: int) -> ArgusEvent:
-    event = failed_event(random.Random(seed), tenant=tenant, suite="checkout", test=test, signature_id=0, run=seed)
-    details = {"error_type": "TimeoutError", "selector": selector, "dom_snapshot": dom, "stack_trace": "",
-               "message": f"Timeout 30000ms exceeded while waiting for locator('{selector}') to be visible"}
-    return event.model_copy(update={"payload": {**event.payload, "failure_details": details}})
+failure = locator_failure
 
 
 class HealingTopics:
