@@ -11,7 +11,7 @@ JARS_STAMP := target/.jars-installed
 VENV_STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv up down status demo test test-unit lint bench schema clean
+.PHONY: help setup jars venv tools up down status demo test test-unit lint bench schema clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,7 +49,10 @@ lint: venv ## ruff and mypy
 	$(BIN)/ruff check argus_streams jobs udfs tests bench
 	$(BIN)/mypy argus_streams
 
-test: setup lint ## the whole suite; starts (and stops) its own stack on ports +10000
+tools: ## promtool for the deploy/ tests (Debian package `prometheus`)
+	.ci/prepare-tools
+
+test: setup tools lint ## the whole suite; starts (and stops) its own stack on ports +10000
 	$(BIN)/pytest -q
 
 test-unit: venv ## unit tests only (no stack)

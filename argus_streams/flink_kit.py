@@ -6,6 +6,7 @@ PyFlink's Kafka source gives values only and its sink cannot write headers; the 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from argus_streams.errors import ConfigurationError
 from argus_streams.settings import Settings
 from argus_streams.stack.base import REPO_ROOT
 
-FLINK_LIB = REPO_ROOT / "target" / "flink-lib"
+# Where `mvn package` puts the jobs' jars; images set ARGUS_FLINK_LIB (docker/flink/Dockerfile: /opt/flink/usrlib).
+FLINK_LIB = Path(os.environ.get("ARGUS_FLINK_LIB", REPO_ROOT / "target" / "flink-lib"))
 DESERIALIZER_CLASS = "io.argus.streams.flink.RecordWithMetadataDeserializer"
 SERIALIZER_CLASS = "io.argus.streams.flink.HeaderedRecordSerializer"
 # The SQL connector shades the Kafka client: JAAS must name the shaded login module.

@@ -64,11 +64,12 @@ SEED_ALERTS = {
         },
     },
 }
-# flink-conf/config.yaml keys whose local values (loopback, /tmp, the venv, one 4-slot TaskManager for
-# several jobs) do not apply to a per-job Kubernetes cluster.
+# flink-conf/config.yaml keys whose local values (loopback, /tmp, the venv, one 8-slot TaskManager for
+# every job and a benchmark) do not apply to a per-job Kubernetes cluster.
 LOCAL_ONLY_FLINK_KEYS = {
     "python.executable", "python.client.executable", "execution.checkpointing.dir",
     "execution.checkpointing.savepoint-dir", "taskmanager.numberOfTaskSlots",
+    "taskmanager.memory.process.size", "taskmanager.memory.task.off-heap.size",
 }
 ESSENTIAL_FLINK_KEYS = {
     "execution.checkpointing.interval", "execution.checkpointing.mode",
