@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -193,14 +194,18 @@ class LagCollector(Collector):
 def serve_lag_metrics(settings: Settings, port: int, groups: list[str] | None = None,
                       interval_s: float = DEFAULT_INTERVAL_S, stop: threading.Event | None = None,
                       report: Callable[[str], None] = print) -> None:
-    """Serve the lag metrics on http://127.0.0.1:PORT/metrics until `stop` is set or the process is interrupted."""
+    """Serve the lag metrics on http://127.0.0.1:PORT/metrics until `stop` is set, Ctrl-C or SIGTERM."""
+    if stop is None:
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop: shut down cleanly
     registry = CollectorRegistry()
     registry.register(LagCollector(settings, groups, interval_s))
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     report(f"consumer lag metrics on http://127.0.0.1:{server.server_port}/metrics "
            f"({', '.join(groups) if groups else 'all groups'}; refreshed at most every {interval_s:g}s)")
     try:
-        (stop or threading.Event()).wait()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:

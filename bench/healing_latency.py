@@ -48,12 +48,12 @@ def main() -> None:
     try:
         flink_jobs.wait_running(settings, job_id)
         with EventGateway(settings) as gateway:
-            probe(gateway, watch, "warm-up", 0)
+            probe(gateway, watch, f"{prefix}-warm-up", 0)
             for i in range(args.probes):
-                took, source = probe(gateway, watch, f"t{i}", 1)
+                took, source = probe(gateway, watch, f"{prefix}-t{i}", 1000 + 2 * i)  # seeds set the correlation ids
                 latencies[source].append(took)
                 time.sleep(0.5)  # the fix is cached just after the answer
-                took, source = probe(gateway, watch, f"t{i}", 2)
+                took, source = probe(gateway, watch, f"{prefix}-t{i}", 1001 + 2 * i)
                 latencies[source].append(took)
         for source, values in latencies.items():
             if values:

@@ -164,7 +164,7 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
     graph_rows, dead_letters = aggregate(records, prefix)
     graph_errors = AsyncDataStream.unordered_wait(
         graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_CAPACITY, OUT_RECORD_TYPE,
-    ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink")
+    ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
     dead_letters.union(graph_errors) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \
         .name("Kafka: argus.dlq").uid("failures-dlq-sink")

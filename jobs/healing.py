@@ -171,20 +171,22 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-he
         kafka_source(settings, [topic_for(t, prefix) for t in TOPICS], group_id), WatermarkStrategy.no_watermarks(),
         "Kafka: test.failed/executed + healing.requested/completed", type_info=RECORD_TYPE,
     ).uid("healing-kafka-source")
+    # Async operators run in tasks of their own (disable_chaining): chained behind another Python operator,
+    # cancelling the job made PyFlink 2.2.1 release the shared Python worker twice and kill the TaskManager.
     routed = records.process(Route(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Route: classify and validate").uid("healing-route")
     looked_up = AsyncDataStream.ordered_wait(
         routed, CacheLookup(settings), IO_TIMEOUT, CAPACITY, Types.PICKLED_BYTE_ARRAY(),
-    ).name("Fix cache lookup (async)").uid("healing-cache-lookup")
+    ).name("Fix cache lookup (async)").uid("healing-cache-lookup").disable_chaining()
     decided = looked_up.key_by(lambda item: f"{item[0]}\x1f{item[1]}", key_type=Types.STRING()) \
         .process(Decide(prefix), output_type=OUT_RECORD_TYPE) \
         .name("Healing decision (tenant, test)").uid("healing-decision")
     applied = AsyncDataStream.unordered_wait(
         decided.get_side_output(ACTIONS_TAG), ApplyActions(settings), IO_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
-    ).name("Fix cache + graph writes (async)").uid("healing-fix-store")
+    ).name("Fix cache + graph writes (async)").uid("healing-fix-store").disable_chaining()
     healed = AsyncDataStream.unordered_wait(
         routed.get_side_output(REQUESTS_TAG), Heal(settings), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
-    ).name("Healer: history, locator, LLM (async)").uid("healing-healer")
+    ).name("Healer: history, locator, LLM (async)").uid("healing-healer").disable_chaining()
     # Healing events: at-least-once with deterministic event ids (consumers dedupe by event_id); waiting
     # for a checkpoint per hop would add two checkpoint intervals to every heal.
     events_sink = kafka_sink(settings, f"{group_id}-events", DeliveryGuarantee.AT_LEAST_ONCE)

@@ -26,6 +26,7 @@ CONF_SOURCE_DIR = REPO_ROOT / "flink-conf"
 # default to $USER, which is empty in some shells.
 IDENT = "argus"
 DAEMONS = ("standalonesession", "taskexecutor")
+WATCHDOG = Path(__file__).with_name("flink_watchdog.sh")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -210,9 +211,34 @@ class FlinkService(Service):
             raise ServiceStartError(
                 f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})"
             )
+        self._start_watchdog()
+
+    @property
+    def _watchdog_pid_path(self) -> Path:
+        return self.layout.run_dir / "flink-watchdog.pid"
+
+    def _start_watchdog(self) -> None:
+        """A TaskManager that dies is started again (see flink_watchdog.sh)."""
+        with open(self.layout.logs_dir / "flink-watchdog.log", "ab") as log:
+            proc = subprocess.Popen(
+                ["bash", str(WATCHDOG)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.environment(), start_new_session=True,
+            )
+        self._watchdog_pid_path.write_text(str(proc.pid))
+
+    def _stop_watchdog(self) -> None:
+        try:
+            pid = int(self._watchdog_pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            pid, cmdline = 0, b""
+        if pid and str(WATCHDOG).encode() in cmdline:  # never signal a pid reused by someone else
+            os.killpg(pid, signal.SIGTERM)
+        self._watchdog_pid_path.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """stop-cluster.sh (TaskManager, then JobManager), then SIGKILL whatever of ours survived."""
+        self._stop_watchdog()  # first: it would start the TaskManager again
         pids = self._daemon_pids()
         if not pids:
             return False
