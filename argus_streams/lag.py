@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ("GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG")
 NONE_SHOWN = "-"
 DEFAULT_INTERVAL_S = 15.0
+# A scrape with the broker down answers `argus_lag_exporter_up 0` within Prometheus's default 10 s scrape timeout.
+SCRAPE_TIMEOUT_MS = 4_000
 # Share groups (KIP-932) have no committed offsets: OffsetFetch does not apply to them.
 _NO_OFFSETS_GROUP_TYPES = {"share"}
 
@@ -164,8 +166,13 @@ class LagCollector(Collector):
         with self._lock:  # scrapes can arrive concurrently: one look at the broker at a time
             if self._cached is None or time.monotonic() - self._cached_at >= self.interval_s:
                 try:
-                    with admin_client(self.settings) as admin:
+                    admin = KafkaAdminClient(**self.settings.kafka_client_config(), client_id="argus-lag-exporter",
+                                             bootstrap_timeout_ms=SCRAPE_TIMEOUT_MS,
+                                             request_timeout_ms=SCRAPE_TIMEOUT_MS)
+                    try:
                         self._cached = snapshot(admin, self.groups, self.topics)
+                    finally:
+                        admin.close()
                     self._cached_at = time.monotonic()
                 except Exception:  # noqa: BLE001 - reported as argus_lag_exporter_up 0, never as stale values
                     log.exception("consumer lag: could not read offsets from %s", self.settings.brokers)

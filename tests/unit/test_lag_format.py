@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+from prometheus_client import CollectorRegistry, generate_latest
+
+from argus_streams import lag
 from argus_streams.cli import build_parser
 from argus_streams.lag import LagRow, compute_lag, format_table, to_json
+from argus_streams.settings import Settings
 
 ROWS = [
     LagRow("argus-flink-failures", "argus.test.failed", 0, 150, 6150, 6000),
@@ -54,3 +58,12 @@ def test_cli_lag_arguments() -> None:
     assert (args.groups, args.json, args.serve) == (["a", "b"], True, None)
     args = build_parser().parse_args(["lag", "--serve", "9308", "--interval", "5"])
     assert (args.groups, args.serve, args.interval) == ([], 9308, 5.0)
+
+
+def test_exporter_without_a_broker_says_down_quickly(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(lag, "SCRAPE_TIMEOUT_MS", 500)
+    registry = CollectorRegistry()
+    registry.register(lag.LagCollector(Settings(REDPANDA_BROKERS="127.0.0.1:1"), interval_s=0))  # type: ignore[call-arg]
+    text = generate_latest(registry).decode()
+    assert "argus_lag_exporter_up 0.0" in text
+    assert "kafka_consumer_group_lag{" not in text
