@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
-from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
+from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
@@ -27,6 +27,13 @@ JOB_NAME = "argus-failures"
 SOURCE_NAME = "flink.failures"
 GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # transient outages are retried inside; this only catches hangs
 GRAPH_CAPACITY = 2000
+# Outage handling is two-layered: GraphSink retries a transient error inside the call for up to 10 min
+# (exponential backoff, 0.2 s -> 10 s); a call that still fails is retried by Flink 5 more times
+# (1 s -> 30 s) before the task fails over to its last checkpoint. Data errors are never retried.
+GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
+    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
+    result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
+)
 
 DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
@@ -162,8 +169,8 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
         "Kafka: test.failed + test.executed", type_info=RECORD_TYPE,
     ).uid("failures-kafka-source")
     graph_rows, dead_letters = aggregate(records, prefix)
-    graph_errors = AsyncDataStream.unordered_wait(
-        graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_CAPACITY, OUT_RECORD_TYPE,
+    graph_errors = AsyncDataStream.unordered_wait_with_retry(
+        graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
     ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
     dead_letters.union(graph_errors) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \

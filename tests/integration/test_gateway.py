@@ -99,3 +99,25 @@ def test_broker_stopped_mid_run_opens_the_breaker(stack, settings) -> None:  # n
     assert failures == gateway.breaker.failure_threshold
     assert gateway.metrics.registry.get_sample_value("argus_gateway_circuit_open") == 0
     gateway.close()
+
+
+def test_publish_command_counts_per_topic_and_reports_bad_lines(stack, settings, tmp_path, monkeypatch,
+                                                                 capsys) -> None:  # noqa: ANN001
+    from argus_streams.cli import main
+
+    events = demo_stream()
+    lines = [e.to_json() for e in events] + ['{"not": "an event"}']
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("ARGUS_STACK_ENV", str(stack.layout.secrets_file))
+    monkeypatch.setenv("ARGUS_TOPIC_PREFIX", settings.topic_prefix)
+    assert main(["publish", str(path)]) == 1  # a rejected line makes the exit code non-zero
+    out, err = capsys.readouterr()
+    rows = [line.split() for line in out.splitlines() if line.startswith(settings.topic_prefix)]
+    counts = {row[0]: int(row[1]) for row in rows}
+    assert counts == {f"{settings.topic_prefix}.{t}": 2 for t in
+                      ("codebase.ingested", "codebase.analyzed", "test.created", "test.executed", "test.failed",
+                       "healing.requested", "healing.completed")}
+    assert f"line {len(lines)}: rejected: event_id" in err
+    records = read_records(settings, [spec.name for spec in catalog(settings.topic_prefix)], len(events))
+    assert len(records) == len(events)

@@ -1,0 +1,48 @@
+"""The local stack's start-up errors: one line naming the service and its log, nothing left running."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from argus_streams.errors import ServiceStartError
+from argus_streams.stack.base import Ports, StackLayout
+from argus_streams.stack.falkordb import FalkorDBService
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        layout = StackLayout(state_dir=tmp_path, ports=Ports(falkordb=port))
+        service = FalkorDBService(layout, {"FALKORDB_PASSWORD": "x"})
+        with pytest.raises(ServiceStartError) as info:
+            service.start()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"falkordb: port 127.0.0.1:{port} is already taken")
+    assert str(layout.logs_dir / "falkordb.log") in message
+    assert not service.is_running()
+
+
+def test_a_server_that_dies_at_start_names_its_log(tmp_path: Path) -> None:
+    layout = StackLayout(state_dir=tmp_path, ports=Ports(falkordb=free_port()))
+
+    class Broken(FalkorDBService):
+        def command(self) -> list[str]:
+            return [*super().command(), "--no-such-option", "1"]
+
+    service = Broken(layout, {"FALKORDB_PASSWORD": "x"})
+    service.start()
+    with pytest.raises(ServiceStartError, match=r"falkordb: the server exited during start-up \(log: .*falkordb.log\)"):
+        service.wait_healthy(timeout=20)
+    service.stop()
