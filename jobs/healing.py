@@ -165,7 +165,8 @@ class Heal(AsyncFunction):
         return [event_row(completed, self.settings.topic_prefix)]
 
 
-def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing") -> None:
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing", healer: bool = True) -> None:
+    """The decision, and (unless `healer` is False: the healer then runs elsewhere) the healer."""
     prefix = settings.topic_prefix
     records: DataStream = env.from_source(
         kafka_source(settings, [topic_for(t, prefix) for t in TOPICS], group_id), WatermarkStrategy.no_watermarks(),
@@ -184,13 +185,15 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-he
     applied = AsyncDataStream.unordered_wait(
         decided.get_side_output(ACTIONS_TAG), ApplyActions(settings), IO_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
     ).name("Fix cache + graph writes (async)").uid("healing-fix-store").disable_chaining()
-    healed = AsyncDataStream.unordered_wait(
-        routed.get_side_output(REQUESTS_TAG), Heal(settings), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
-    ).name("Healer: history, locator, LLM (async)").uid("healing-healer").disable_chaining()
+    outputs = [applied]
+    if healer:
+        outputs.append(AsyncDataStream.unordered_wait(
+            routed.get_side_output(REQUESTS_TAG), Heal(settings), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
+        ).name("Healer: history, locator, LLM (async)").uid("healing-healer").disable_chaining())
     # Healing events: at-least-once with deterministic event ids (consumers dedupe by event_id); waiting
     # for a checkpoint per hop would add two checkpoint intervals to every heal.
     events_sink = kafka_sink(settings, f"{group_id}-events", DeliveryGuarantee.AT_LEAST_ONCE)
-    decided.union(healed, applied).sink_to(events_sink) \
+    decided.union(*outputs).sink_to(events_sink) \
         .name("Kafka: healing.requested/completed").uid("healing-events-sink")
     routed.get_side_output(DLQ_TAG).sink_to(kafka_sink(settings, f"{group_id}-dlq")) \
         .name("Kafka: argus.dlq").uid("healing-dlq-sink")
@@ -202,12 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
     parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
     parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--without-healer", action="store_true", help="decisions only; the healer runs elsewhere")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
     settings = Settings.load().model_copy(update=overrides)
     # Healing is latency-bound: short bundles (each Python operator may hold a record for one bundle).
     env = create_env(args.parallelism, extra={"python.fn-execution.bundle.time": "50"})
-    build_pipeline(env, settings, group_id=args.group_id)
+    build_pipeline(env, settings, group_id=args.group_id, healer=not args.without_healer)
     env.execute(JOB_NAME)
 
 

@@ -116,3 +116,38 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
         topics.reader.close()
         cache.close()
         flink_jobs.cancel(settings, job_id)
+
+
+def test_in_flight_requests_survive_a_restart_from_checkpoint(stack, settings) -> None:  # noqa: ANN001
+    """With the healer elsewhere (not answering), a request stays in flight; after a restart from the last
+    checkpoint the same failure must not ask again."""
+    tenant = f"{settings.topic_prefix}-restart"
+    args = ("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
+            "--group-id", f"{settings.topic_prefix}-healing", "--without-healer")
+    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=args)
+    topics = HealingTopics(settings)
+    try:
+        flink_jobs.wait_running(settings, job_id)
+        with EventGateway(settings) as gateway:
+            first = failure(tenant, "t-order", "#place-order", PAGE, seed=11)
+            gateway.publish(first)
+            topics.wait("the request", lambda e: e["correlation_id"] == first.correlation_id)
+            checkpoint = flink_jobs.wait_checkpoints(settings, job_id, count=1)
+            flink_jobs.cancel(settings, job_id)
+
+            job_id = flink_jobs.submit(settings, "healing", from_path=checkpoint,
+                                       stack_env=stack.layout.secrets_file, job_args=args)
+            flink_jobs.wait_running(settings, job_id)
+            again = failure(tenant, "t-order", "#place-order", PAGE, seed=12)
+            gateway.publish(again)
+            control = failure(tenant, "t-other", "#place-order", PAGE, seed=13)  # proves the job is deciding
+            gateway.publish(control)
+            topics.wait("the control request", lambda e: e["correlation_id"] == control.correlation_id)
+            time.sleep(2)
+            topics.poll()
+        requests = [e for e in topics.events["healing.requested"] if e["payload"]["test_id"] == "t-order"]
+        assert len(requests) == 1, requests  # the in-flight mark came back with the checkpoint
+        assert topics.of("healing.requested", again.correlation_id) == []
+    finally:
+        topics.reader.close()
+        flink_jobs.cancel(settings, job_id)
