@@ -6,12 +6,13 @@ PyFlink's Kafka source gives values only and its sink cannot write headers; the 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from pyflink.common import Configuration, Types
+from pyflink.common import Configuration, Row, Types
 from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import (
@@ -22,7 +23,9 @@ from pyflink.datastream.connectors.kafka import (
 )
 from pyflink.util.java_utils import load_java_class
 
+from argus_streams import dlq
 from argus_streams.errors import ConfigurationError
+from argus_streams.events import EventType, topic_for
 from argus_streams.settings import Settings
 from argus_streams.stack.base import REPO_ROOT
 
@@ -136,5 +139,24 @@ def java_instance(class_name: str) -> Any:
     return load_java_class(class_name).newInstance()
 
 
-def job_file(name: str) -> Path:
-    return REPO_ROOT / "jobs" / f"{name.replace('-', '_')}.py"
+def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str, source: str) -> Row:
+    """The DLQ record (OUT_RECORD_TYPE): the seed's DLQ event, keyed by the original key, with the
+    original headers plus the retry count the DLQ processor reads back."""
+    event = dlq.dead_letter(record, error, source)
+    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
+    return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)
+
+
+def job_parser(description: str | None, default_group: str) -> argparse.ArgumentParser:
+    """The flags every job takes after `flink run -py jobs/<name>.py`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--group-id", default=default_group)
+    parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
+    parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
+    parser.add_argument("--parallelism", type=int, default=2)
+    return parser
+
+
+def job_settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
+    return Settings.load().model_copy(update=overrides)

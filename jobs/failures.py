@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from typing import Any
@@ -19,7 +18,16 @@ from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
 from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
-from argus_streams.flink_kit import OUT_RECORD_TYPE, RECORD_TYPE, create_env, kafka_sink, kafka_source
+from argus_streams.flink_kit import (
+    OUT_RECORD_TYPE,
+    RECORD_TYPE,
+    create_env,
+    dead_letter_row,
+    job_parser,
+    job_settings,
+    kafka_sink,
+    kafka_source,
+)
 from argus_streams.graph import GraphSink, is_data_error
 from argus_streams.settings import Settings
 
@@ -39,13 +47,6 @@ DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
 
 
-def dlq_row(record: dlq.SourceRecord, error: BaseException, prefix: str) -> Row:
-    """The DLQ record: the seed's DLQ event, keyed by the original key, with the original headers."""
-    event = dlq.dead_letter(record, error, SOURCE_NAME)
-    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
-    return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)
-
-
 class ParseRecords(ProcessFunction):
     """Kafka record -> TestRun; anything that does not parse goes to the DLQ side output."""
 
@@ -57,7 +58,7 @@ class ParseRecords(ProcessFunction):
         try:
             run = parse_run(record.value)  # type: ignore[arg-type]
         except Exception as exc:  # bad input of any kind is routed, with its context, never raised
-            yield DLQ_TAG, dlq_row(record, exc, self.prefix)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
             return
         yield run
 
@@ -144,7 +145,7 @@ def graph_error_row(row: dict, error: BaseException, prefix: str) -> Row:
         topic=topic_for(EventType.TEST_FAILED, prefix), partition=None, offset=None,
         key=row.get("suite_id"), value=json.dumps(row).encode(), headers={"tenant_id": row["tenant_id"]},
     )
-    return dlq_row(record, error, prefix)
+    return dead_letter_row(record, error, prefix, SOURCE_NAME)
 
 
 def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:
@@ -178,16 +179,9 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--group-id", default="argus-flink-failures")
-    parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
-    parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
-    parser.add_argument("--parallelism", type=int, default=2)
-    args = parser.parse_args(argv)
-    overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
-    settings = Settings.load().model_copy(update=overrides)
+    args = job_parser(__doc__, "argus-flink-failures").parse_args(argv)
     env = create_env(args.parallelism)
-    build_pipeline(env, settings, group_id=args.group_id)
+    build_pipeline(env, job_settings(args), group_id=args.group_id)
     env.execute(JOB_NAME)
 
 

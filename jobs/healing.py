@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
@@ -16,7 +15,16 @@ from pyflink.datastream.state import ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.events import ArgusEvent, EventType, topic_for
-from argus_streams.flink_kit import OUT_RECORD_TYPE, RECORD_TYPE, create_env, kafka_sink, kafka_source
+from argus_streams.flink_kit import (
+    OUT_RECORD_TYPE,
+    RECORD_TYPE,
+    create_env,
+    dead_letter_row,
+    job_parser,
+    job_settings,
+    kafka_sink,
+    kafka_source,
+)
 from argus_streams.healing import decisions
 from argus_streams.healing.healer import answer
 from argus_streams.healing.llm import LLMSettings
@@ -42,12 +50,6 @@ def event_row(event: ArgusEvent, prefix: str) -> Row:
     return Row(event.topic(prefix), event.partition_key().decode(), event.to_json(), headers)
 
 
-def dlq_row(record: dlq.SourceRecord, error: BaseException, prefix: str) -> Row:
-    letter = dlq.dead_letter(record, error, SOURCE_NAME)
-    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(letter.metadata["retry_count"])}
-    return Row(topic_for(EventType.DLQ, prefix), record.key, letter.to_json(), headers)
-
-
 class Route(ProcessFunction):
     """Parse and validate; healable failures go on, requests go to the healer, the rest is counted or DLQ'd."""
 
@@ -66,7 +68,7 @@ class Route(ProcessFunction):
                 raise ValueError(f"event_type {event.event_type.value!r} is not read by the healing job")
             parse_payload(event)
         except Exception as exc:  # bad input is routed with its context, never raised
-            yield DLQ_TAG, dlq_row(record, exc, self.prefix)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
             return
         if event.event_type is EventType.TEST_FAILED:
             verdict = decisions.examine_failure(event)
@@ -200,18 +202,12 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-he
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--group-id", default="argus-flink-healing")
-    parser.add_argument("--topic-prefix", help="namespace of the topics (default: $ARGUS_TOPIC_PREFIX)")
-    parser.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
-    parser.add_argument("--parallelism", type=int, default=2)
+    parser = job_parser(__doc__, "argus-flink-healing")
     parser.add_argument("--without-healer", action="store_true", help="decisions only; the healer runs elsewhere")
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
-    settings = Settings.load().model_copy(update=overrides)
     # Healing is latency-bound: short bundles (each Python operator may hold a record for one bundle).
     env = create_env(args.parallelism, extra={"python.fn-execution.bundle.time": "50"})
-    build_pipeline(env, settings, group_id=args.group_id, healer=not args.without_healer)
+    build_pipeline(env, job_settings(args), group_id=args.group_id, healer=not args.without_healer)
     env.execute(JOB_NAME)
 
 
