@@ -68,7 +68,10 @@ MERGE (s)-[:CONTAINS]->(t)
 """
 
 # (label, properties) of every MERGE key.
-INDEXES = (("Failure", ("tenant_id", "signature")), ("Test", ("tenant_id", "id")), ("TestSuite", ("tenant_id", "id")))
+INDEXES = (
+    ("Failure", ("tenant_id", "signature")), ("Test", ("tenant_id", "id")), ("TestSuite", ("tenant_id", "id")),
+    ("Fix", ("tenant_id", "signature", "selector")),
+)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError, TimeoutError, OSError, asyncio.TimeoutError,
@@ -206,6 +209,11 @@ class Neo4jGraphWriter:
             await self._driver.execute_query(
                 f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE ({fields}) IS UNIQUE")
         self._indexed = True
+
+    async def run(self, query: str, params: dict[str, Any]) -> None:
+        """One parameterised write statement (the healing job records its fixes with it)."""
+        await self.ensure_indexes()
+        await self._driver.execute_query(query, params)
 
     async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()

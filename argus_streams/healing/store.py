@@ -7,11 +7,12 @@ share a fix never overwrite each other's counts.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from argus_streams.graph import falkordb_client
+from argus_streams.graph import Neo4jGraphWriter, falkordb_client, retry_transient
 from argus_streams.healing.decisions import should_evict
 from argus_streams.settings import Settings
 
@@ -46,6 +47,7 @@ class FixStore:
         self._cache = aioredis.from_url(settings.cache_url.get_secret_value())
         self._db = falkordb_client(settings.falkordb_url.get_secret_value())
         self._graph = self._db.select_graph(settings.falkordb_graph)
+        self._neo4j = Neo4jGraphWriter(settings)  # the graph is synced to Neo4j, as the failure job's
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
         return decode_fix(await self._cache.hgetall(key))
@@ -78,11 +80,13 @@ class FixStore:
         await self._record(action, fix)
 
     async def _record(self, action: dict[str, Any], fix: dict[str, Any]) -> None:
-        await self._graph.query(RECORD_FIX, {
+        params = {
             "tenant_id": action["tenant_id"], "signature": action["signature"], "selector": fix["selector"],
             "strategy": fix["strategy"], "confidence": float(fix["confidence"]),
             "success_count": int(fix.get("success_count", 0)), "failure_count": int(fix.get("failure_count", 0)),
-        })
+        }
+        await retry_transient(functools.partial(self._graph.query, RECORD_FIX, params), what="FalkorDB fix")
+        await retry_transient(functools.partial(self._neo4j.run, RECORD_FIX, params), what="Neo4j fix")
 
     async def best_fix(self, tenant_id: str, signature: str) -> dict[str, Any] | None:
         """A fix that healed this signature before and works at least as often as it fails."""
@@ -98,3 +102,4 @@ class FixStore:
     async def close(self) -> None:
         await self._cache.aclose()
         await self._db.connection.aclose()
+        await self._neo4j.close()

@@ -12,7 +12,7 @@ import redis
 
 from argus_streams import flink_jobs
 from argus_streams.gateway import EventGateway
-from argus_streams.graph_queries import falkordb_rows
+from argus_streams.graph_queries import falkordb_rows, neo4j_rows
 from argus_streams.healing.decisions import FIX_TTL_S
 from argus_streams.kafka_io import consumer
 from argus_streams.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
@@ -87,6 +87,12 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
             fixes = falkordb_rows(settings, "MATCH (f:Failure {tenant_id: $t})-[:FIXED_BY]->(x:Fix) "
                                   "RETURN x.selector AS selector, x.strategy AS strategy", {"t": tenant})
             assert fixes == [{"selector": "#place-order-btn", "strategy": "locator"}]
+            fixed_by = ("MATCH (f:Failure {tenant_id: $t})-[:FIXED_BY]->(x:Fix) "
+                        "RETURN x.selector AS selector, x.strategy AS strategy")
+            deadline = time.monotonic() + 30  # Neo4j is written right after FalkorDB
+            while neo4j_rows(settings, fixed_by, {"t": tenant}) != fixes:
+                assert time.monotonic() < deadline, neo4j_rows(settings, fixed_by, {"t": tenant})
+                time.sleep(0.3)
 
             # The served fix keeps failing: its outcomes are counted and it is evicted, never served again.
             for run in range(3):
@@ -96,8 +102,12 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
             while cache.exists(key):
                 assert time.monotonic() < deadline, "a failing fix was never evicted"
                 time.sleep(0.2)
-            counts = falkordb_rows(settings, "MATCH (x:Fix {tenant_id: $t}) RETURN x.failure_count AS n", {"t": tenant})
-            assert counts == [{"n": 3}]
+            count_fixes = "MATCH (x:Fix {tenant_id: $t}) RETURN x.failure_count AS n"
+            deadline = time.monotonic() + 30
+            while neo4j_rows(settings, count_fixes, {"t": tenant}) != [{"n": 3}]:
+                assert time.monotonic() < deadline, neo4j_rows(settings, count_fixes, {"t": tenant})
+                time.sleep(0.3)
+            assert falkordb_rows(settings, count_fixes, {"t": tenant}) == [{"n": 3}]
 
             # 200 identical failures while the first request is in flight: one request.
             burst = [failure(tenant, "t-burst", "#gone", GONE, seed=100 + i) for i in range(200)]
