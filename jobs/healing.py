@@ -89,19 +89,27 @@ class Route(ProcessFunction):
         self.counters[failure_class].inc()
 
 
-class CacheLookup(AsyncFunction):
-    """Attach the cached fix (or None) to each healable failure; other items pass through."""
+class _FixStoreFunction(AsyncFunction):
+    """An async function with a FixStore, opened at first use on the operator's event loop."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._store: FixStore | None = None
 
+    @property
+    def store(self) -> FixStore:
+        if self._store is None:
+            self._store = FixStore(self.settings)
+        return self._store
+
+
+class CacheLookup(_FixStoreFunction):
+    """Attach the cached fix (or None) to each healable failure; other items pass through."""
+
     async def async_invoke(self, item: tuple) -> list:
         if item[2] != "failed":
             return [(*item, None)]
-        if self._store is None:
-            self._store = FixStore(self.settings)
-        return [(*item, await self._store.lookup(item[3].key))]
+        return [(*item, await self.store.lookup(item[3].key))]
 
 
 class Decide(KeyedProcessFunction):
@@ -139,31 +147,19 @@ class Decide(KeyedProcessFunction):
         return iter(())
 
 
-class ApplyActions(AsyncFunction):
+class ApplyActions(_FixStoreFunction):
     """Cache writes (7-day TTL, outcome counts, eviction) and FIXED_BY in the graph."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._store: FixStore | None = None
-
     async def async_invoke(self, action: dict) -> list:
-        if self._store is None:
-            self._store = FixStore(self.settings)
-        await self._store.apply(action)
+        await self.store.apply(action)
         return []  # nothing to publish; the stream joins the events sink only to be part of the job
 
 
-class Heal(AsyncFunction):
+class Heal(_FixStoreFunction):
     """healing.requested -> healing.completed (history, locator, optional LLM)."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._store: FixStore | None = None
-
     async def async_invoke(self, request: ArgusEvent) -> list:
-        if self._store is None:
-            self._store = FixStore(self.settings)
-        completed = await answer(request, self._store, LLMSettings.from_env())
+        completed = await answer(request, self.store, LLMSettings.from_env())
         return [event_row(completed, self.settings.topic_prefix)]
 
 
