@@ -115,3 +115,12 @@ def describe(settings: Settings) -> list[dict[str, object]]:
         }
         for spec in specs
     ]
+
+
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete the topics under `settings.topic_prefix` (benchmarks clean up their own namespace with it)."""
+    with admin_client(settings) as admin:
+        doomed = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix + ".")]
+        if doomed:
+            admin.delete_topics(doomed)
+    return doomed

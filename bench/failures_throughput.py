@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 
 from argus_streams import flink_jobs
-from argus_streams.admin import admin_client, ensure_topics
+from argus_streams.admin import delete_prefixed_topics, ensure_topics
 from argus_streams.gateway import EventGateway
 from argus_streams.graph import falkordb_client
 from argus_streams.samples import failed_event
@@ -137,8 +137,7 @@ def main() -> None:
                   f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (poll interval 20 ms)")
     finally:
         flink_jobs.cancel(settings, job_id)
-        with admin_client(settings) as admin:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix + ".")])
+        delete_prefixed_topics(settings)
 
 
 if __name__ == "__main__":

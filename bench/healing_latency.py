@@ -14,7 +14,7 @@ import time
 import uuid
 
 from argus_streams import flink_jobs
-from argus_streams.admin import admin_client, ensure_topics
+from argus_streams.admin import delete_prefixed_topics, ensure_topics
 from argus_streams.gateway import EventGateway
 from argus_streams.healing.watch import HealingWatch
 from argus_streams.samples import PAGE_AFTER_UI_CHANGE, locator_failure
@@ -62,8 +62,7 @@ def main() -> None:
     finally:
         watch.close()
         flink_jobs.cancel(settings, job_id)
-        with admin_client(settings) as admin:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix + ".")])
+        delete_prefixed_topics(settings)
 
 
 if __name__ == "__main__":

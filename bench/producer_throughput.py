@@ -16,7 +16,7 @@ import uuid
 
 from kafka import KafkaProducer
 
-from argus_streams.admin import admin_client, ensure_topics
+from argus_streams.admin import delete_prefixed_topics, ensure_topics
 from argus_streams.gateway import EventGateway
 from argus_streams.samples import failed_event
 from argus_streams.settings import Settings
@@ -66,8 +66,7 @@ def main() -> None:
     try:
         run(settings, args.events, args.rounds)
     finally:
-        with admin_client(settings) as admin:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix + ".")])
+        delete_prefixed_topics(settings)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 
-from argus_streams.admin import admin_client, ensure_topics
+from argus_streams.admin import delete_prefixed_topics, ensure_topics
 from argus_streams.flink_kit import DESERIALIZER_CLASS, RECORD_TYPE, create_env, java_instance, kafka_properties
 from argus_streams.gateway import EventGateway
 from argus_streams.settings import Settings
@@ -79,8 +79,7 @@ def main() -> None:
         print(f"metadata/value-only time ratio: {medians['with metadata'] / medians['value-only']:.2f} "
               "(includes the same mini-cluster start-up in both)")
     finally:
-        with admin_client(settings) as admin:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix + ".")])
+        delete_prefixed_topics(settings)
 
 
 if __name__ == "__main__":
