@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     lag.add_argument("--serve", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     lag.add_argument("--interval", type=float, default=15.0, metavar="S", help="--serve: refresh at most every S s")
     add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
+    from argus_streams import cli_dlq
+
+    cli_dlq.register(sub)
     return parser
 
 

@@ -99,7 +99,8 @@ class FailedEvent:
 
 COLUMNS = tuple(f.name for f in fields(FailedEvent))
 INSERTED_COLUMNS = COLUMNS[:COLUMNS.index("status") + 1]
-SORTED_BY = sql.SQL("ORDER BY original_topic, original_partition, original_offset, id")
+REPLAY_ORDER = sql.SQL("ORDER BY original_topic, original_partition, original_offset, id")  # per-partition order
+LATEST_FIRST = sql.SQL("ORDER BY last_failed_at DESC, id")
 
 # --- Building rows from dead letters ----------------------------------------------------------------------------
 
@@ -374,7 +375,8 @@ class ReviewStore:
 
     # Reads ------------------------------------------------------------------------------------------------------
     def find(self, where: ReviewFilter, limit: int | None = None) -> list[FailedEvent]:
-        return self._select(where, limit=limit)
+        """Matching rows, latest failure first."""
+        return self._select(where, limit=limit, order=LATEST_FIRST)
 
     def get(self, row_id: str, tenant: str | None = None) -> FailedEvent | None:
         found = self._select(ReviewFilter(ids=(row_id,), tenant=tenant))
@@ -390,12 +392,13 @@ class ReviewStore:
             return {(r["original_topic"], r["error_type"]): r["n"] for r in cur.fetchall()}
 
     def _select(self, where: ReviewFilter, extra: sql.Composable | None = None,
-                statuses: Sequence[str] = (), limit: int | None = None) -> list[FailedEvent]:
+                statuses: Sequence[str] = (), limit: int | None = None,
+                order: sql.Composable = REPLAY_ORDER) -> list[FailedEvent]:
         clause, params = where.where(statuses)
         if extra is not None:
             clause = sql.SQL("{} AND {}").format(clause, extra)
         query = sql.SQL("SELECT {} FROM {} WHERE {} {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), self.table, clause, SORTED_BY)
+            sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), self.table, clause, order)
         if limit is not None:
             query = sql.SQL("{} LIMIT %s").format(query)
             params.append(limit)
