@@ -200,7 +200,7 @@ def _list(store: ReviewStore, args: argparse.Namespace) -> int:
         return 0
     print(format_rows(rows))
     more = " (the limit; --limit N shows more)" if args.limit is not None and len(rows) == args.limit else ""
-    print(f"{len(rows)} dead letter{'s' if len(rows) != 1 else ''}{more}")
+    print(f"{_plural(len(rows))}{more}")
     return 0
 
 
@@ -219,27 +219,34 @@ def _replay(store: ReviewStore, args: argparse.Namespace) -> int:
     rows = store.replay_candidates(where, force=args.force)
     skipped = len(store.find(where)) - len(rows)
     note = f"; {skipped} skipped: already replayed, resolved or discarded (--force sends them)" if skipped else ""
-    counts = Counter((r.original_topic, r.error_type) for r in rows)
-    if args.dry_run:
-        print(f"dry run: would replay {len(rows)} dead letter{'s' if len(rows) != 1 else ''}{note}")
-        print(format_counts(dict(counts)))
+    if args.dry_run or not rows:
+        _print_counts(f"{'dry run: would replay' if args.dry_run else 'replayed'} {_plural(len(rows))}{note}", rows)
         return 0
     producer = ReplayProducer(Settings.load())
     try:
         done, failed = replay(store, producer, rows, args.by, args.force, args.batch)
     finally:
         producer.close()
-    print(f"replayed {len(done)} of {len(rows)} dead letter{'s' if len(rows) != 1 else ''}{note}")
-    print(format_counts(dict(Counter((r.original_topic, r.error_type) for r in done))))
+    _print_counts(f"replayed {len(done)} of {_plural(len(rows))}{note}", done)
     for row, error in failed:
         print(f"argus-streams: {row.id} to {row.original_topic}: {error} (run replay again to resume)", file=sys.stderr)
     return 1 if failed else 0
 
 
+def _plural(n: int) -> str:
+    return f"{n} dead letter{'s' if n != 1 else ''}"
+
+
+def _print_counts(headline: str, rows: Sequence[FailedEvent]) -> None:
+    print(headline)
+    if rows:
+        print(format_counts(dict(Counter((r.original_topic, r.error_type) for r in rows))))
+
+
 def _set_status(status: str) -> Any:
     def run(store: ReviewStore, args: argparse.Namespace) -> int:
         changed = store.set_status(_selection(args, require=True), status, args.by, args.note)
-        print(f"{status} {len(changed)} dead letter{'s' if len(changed) != 1 else ''}")
+        print(f"{status} {_plural(len(changed))}")
         for row_id in changed:
             print(f"  {row_id}")
         return 0

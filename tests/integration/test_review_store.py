@@ -159,7 +159,7 @@ def test_replay_dry_run_then_to_the_original_topics_with_key_value_and_headers(s
         assert after.replayed_to == f"{record.topic}/{record.partition}/{record.offset}"
 
     code, out, _ = cli("replay", "--tenant", "acme")  # nothing left: a replayed row is not sent again
-    assert out.startswith("replayed 0 of 0 dead letters; 3 skipped: already replayed")
+    assert out == "replayed 0 dead letters; 3 skipped: already replayed, resolved or discarded (--force sends them)\n"
     code, out, _ = cli("replay", stored[12].id, "--force")
     assert code == 0 and out.startswith("replayed 1 of 1 dead letter\n")
     assert len(read_records(settings, [failed, executed], expected=5, timeout_s=5)) == 4
