@@ -22,6 +22,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ class AlertSender:
         if url and not secret:
             raise ConfigurationError("ARGUS_ALERT_WEBHOOK_URL is set but ARGUS_ALERT_WEBHOOK_SECRET is empty: "
                                      "alerts are never sent unsigned")
+        if url and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigurationError(f"ARGUS_ALERT_WEBHOOK_URL must be an http(s) URL, got {url!r}")
         self.url = url
         self._secret = secret
         self.retry = retry

@@ -164,9 +164,11 @@ def test_without_a_url_alerts_are_logged_and_counted_only(caplog: pytest.LogCapt
     assert count(alerts, "disabled") == 1 and "disabled after 0 attempt(s)" in caplog.text
 
 
-def test_a_url_without_a_secret_is_a_configuration_error() -> None:
+def test_a_url_without_a_secret_or_not_http_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="ARGUS_ALERT_WEBHOOK_SECRET"):
         AlertSender("http://127.0.0.1:9/", "")
+    with pytest.raises(ConfigurationError, match="http"):
+        AlertSender("file:///etc/passwd", SECRET)
 
 
 def test_settings_read_the_webhook_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
