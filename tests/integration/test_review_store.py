@@ -184,8 +184,8 @@ def test_replay_resumes_after_an_interruption_and_sends_each_row_once(store: Rev
 
     topic = f"{settings.topic_prefix}.test.failed"
     store.upsert_many(rows(*(dead_letter(topic, offset) for offset in range(20, 27))))
-    # A replay that crashed after claiming two rows, before sending them: they are left 'replaying'.
-    crashed = store.claim_for_replay([r.id for r in store.find(ReviewFilter())][:2], "carol")
+    # A replay that crashed after claiming the last two rows, before sending them: they are left 'replaying'.
+    crashed = store.claim_for_replay([r.id for r in store.replay_candidates(ReviewFilter())][-2:], "carol")
     assert {r.status for r in crashed} == {"replaying"}
     # A second one lost the broker in its second batch: 3 sent, the batch's last one left 'replaying'.
     producer = ReplayProducer(settings)
@@ -196,7 +196,7 @@ def test_replay_resumes_after_an_interruption_and_sends_each_row_once(store: Rev
         producer.close()
     assert (len(done), len(failed)) == (3, 1)
     statuses = [r.status for r in store.find(ReviewFilter())]
-    assert statuses.count("replayed") == 3 and statuses.count("replaying") == 1 and statuses.count("pending") == 3
+    assert (statuses.count("replayed"), statuses.count("replaying"), statuses.count("pending")) == (3, 3, 1)
 
     code, out, _ = cli("replay", "--all")  # picks up what is left, including the row left 'replaying'
     assert code == 0 and out.startswith("replayed 4 of 4 dead letters; 3 skipped")
