@@ -46,6 +46,7 @@ class TestRun:
     signature: str | None = None
     error_type: str | None = None
     message: str | None = None
+    event_type: str = EventType.TEST_EXECUTED.value
 
     @property
     def suite_key(self) -> str:
@@ -68,7 +69,7 @@ def parse_run(raw: bytes) -> TestRun:
         sig = signature.compute(details.model_dump())
         return TestRun(**common, suite_id=payload.test_suite_id, test_id=payload.test_id, run_id=payload.run_id,
                        build=payload.build, failed=True, signature=sig.id, error_type=sig.error_type,
-                       message=details.message[:SAMPLE_MESSAGE_CHARS])
+                       message=details.message[:SAMPLE_MESSAGE_CHARS], event_type=event.event_type.value)
     assert isinstance(payload, TestExecuted)
     return TestRun(**common, suite_id=payload.test_suite_id, test_id=payload.test_id, run_id=payload.run_id,
                    build=payload.build, failed=payload.status == "failed")

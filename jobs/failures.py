@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
@@ -29,6 +31,7 @@ from argus_streams.flink_kit import (
     kafka_source,
 )
 from argus_streams.graph import GraphSink, is_data_error
+from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 
 JOB_NAME = "argus-failures"
@@ -53,13 +56,18 @@ class ParseRecords(ProcessFunction):
     def __init__(self, prefix: str):
         self.prefix = prefix
 
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
     def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
         record = dlq.SourceRecord.from_row(row)
         try:
             run = parse_run(record.value)  # type: ignore[arg-type]
         except Exception as exc:  # bad input of any kind is routed, with its context, never raised
+            self.metrics.count("dlq_records", error_type=type(exc).__name__)
             yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
             return
+        self.metrics.count("events", event_type=run.event_type)
         yield run
 
 
@@ -112,11 +120,22 @@ class GraphWrite(AsyncFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._sink, self._batcher = None, None  # created on the operator's event loop, at first use
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    async def _write_batch(self, rows: Sequence[dict]) -> None:
+        assert self._sink is not None
+        started = time.perf_counter()
+        await self._sink.write(rows)
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        self.metrics.count("graph_write_batches")
+        self.metrics.count("graph_write_rows", len(rows))
+        self.metrics.count("graph_write_ms", elapsed_ms)  # rate(ms) / rate(batches) = mean batch latency
+        self.metrics.gauge("graph_write_last_ms", elapsed_ms)
 
     async def async_invoke(self, row: dict) -> list:
         if self._sink is None or self._batcher is None:
             self._sink = GraphSink(self.settings, neo4j=self.neo4j)
-            self._batcher = MicroBatcher(self._sink.write)
+            self._batcher = MicroBatcher(self._write_batch)
         try:
             await self._batcher.submit(row)
             return []
@@ -129,6 +148,7 @@ class GraphWrite(AsyncFunction):
         except Exception as exc:
             if not is_data_error(exc):
                 raise
+            self.metrics.count("dlq_records", error_type=type(exc).__name__)
             return [graph_error_row(row, exc, self.settings.topic_prefix)]
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from argus_streams.healing import decisions
 from argus_streams.healing.healer import answer
 from argus_streams.healing.llm import LLMSettings
 from argus_streams.healing.store import FixStore
+from argus_streams.job_metrics import JobMetrics
 from argus_streams.payloads import parse_payload
 from argus_streams.settings import Settings
 
@@ -57,8 +58,7 @@ class Route(ProcessFunction):
         self.prefix = prefix
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.not_healable = runtime_context.get_metrics_group().add_group("not_healable")
-        self.counters: dict[str, Any] = {}
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
         record = dlq.SourceRecord.from_row(row)
@@ -68,12 +68,14 @@ class Route(ProcessFunction):
                 raise ValueError(f"event_type {event.event_type.value!r} is not read by the healing job")
             parse_payload(event)
         except Exception as exc:  # bad input is routed with its context, never raised
+            self.metrics.count("dlq_records", error_type=type(exc).__name__)
             yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
             return
+        self.metrics.count("events", event_type=event.event_type.value)
         if event.event_type is EventType.TEST_FAILED:
             verdict = decisions.examine_failure(event)
             if isinstance(verdict, str):  # assertion, 5xx, network...: counted, never sent for healing
-                self._count(verdict)
+                self.metrics.count("not_healable", failure_class=verdict)
                 return
             yield verdict.event.tenant_id, verdict.event.payload["test_id"], "failed", verdict
         elif event.event_type is EventType.HEALING_REQUESTED:
@@ -82,11 +84,6 @@ class Route(ProcessFunction):
             yield event.tenant_id, event.payload["test_id"], "completed", event
         else:
             yield event.tenant_id, event.payload["test_id"], "executed", event.payload["status"]
-
-    def _count(self, failure_class: str) -> None:
-        if failure_class not in self.counters:
-            self.counters[failure_class] = self.not_healable.counter(failure_class)
-        self.counters[failure_class].inc()
 
 
 class _FixStoreFunction(AsyncFunction):
@@ -106,10 +103,15 @@ class _FixStoreFunction(AsyncFunction):
 class CacheLookup(_FixStoreFunction):
     """Attach the cached fix (or None) to each healable failure; other items pass through."""
 
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
     async def async_invoke(self, item: tuple) -> list:
         if item[2] != "failed":
             return [(*item, None)]
-        return [(*item, await self.store.lookup(item[3].key))]
+        cached = await self.store.lookup(item[3].key)
+        self.metrics.count("fix_cache_lookups", result="miss" if cached is None else "hit")
+        return [(*item, cached)]
 
 
 class Decide(KeyedProcessFunction):
@@ -120,6 +122,7 @@ class Decide(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(ValueStateDescriptor("healing", Types.PICKLED_BYTE_ARRAY()))
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, item: tuple, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
         tenant_id, _, kind, body, cached = item
@@ -128,6 +131,8 @@ class Decide(KeyedProcessFunction):
             now = ctx.timer_service().current_processing_time()
             event = decisions.on_failure(state, body, cached, now)
             if event is not None:
+                if event.event_type is EventType.HEALING_COMPLETED:
+                    self.metrics.count("healing_outcomes", outcome=event.payload["status"], source="cache")
                 yield event_row(event, self.prefix)
                 if event.event_type is EventType.HEALING_REQUESTED:
                     ctx.timer_service().register_processing_time_timer(now + decisions.IN_FLIGHT_TIMEOUT_MS)
@@ -158,8 +163,12 @@ class ApplyActions(_FixStoreFunction):
 class Heal(_FixStoreFunction):
     """healing.requested -> healing.completed (history, locator, optional LLM)."""
 
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
     async def async_invoke(self, request: ArgusEvent) -> list:
         completed = await answer(request, self.store, LLMSettings.from_env())
+        self.metrics.count("healing_outcomes", outcome=completed.payload["status"], source="healer")
         return [event_row(completed, self.settings.topic_prefix)]
 
 

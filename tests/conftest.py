@@ -15,7 +15,10 @@ import pytest
 from argus_streams.stack.base import REPO_ROOT, Ports, StackLayout
 
 TEST_PORT_OFFSET = int(os.environ.get("ARGUS_TEST_PORT_OFFSET", "10000"))
-TEST_STATE_DIR = REPO_ROOT / ".state" / "test-stack"
+# Another offset (ARGUS_TEST_PORT_OFFSET) is another stack with a state folder of its own.
+TEST_STATE_DIR = REPO_ROOT / ".state" / (
+    "test-stack" if TEST_PORT_OFFSET == 10000 else f"test-stack-{TEST_PORT_OFFSET}"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

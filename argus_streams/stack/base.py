@@ -31,6 +31,8 @@ class Ports:
     neo4j_bolt: int = 7687
     neo4j_http: int = 7474
     postgres: int = 5432
+    # Prometheus endpoints of the Flink JobManager and TaskManager (and of a replacement TaskManager).
+    flink_metrics: int = 9249
 
     def shifted(self, offset: int) -> Ports:
         """The same layout moved by `offset` (the test stack runs beside a user's stack)."""

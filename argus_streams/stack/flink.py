@@ -22,6 +22,7 @@ from argus_streams.errors import ConfigurationError, ServiceStartError
 from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, pid_alive
 
 CONF_SOURCE_DIR = REPO_ROOT / "flink-conf"
+PLUGINS_DIR = REPO_ROOT / "target" / "flink-plugins"
 # Names the pid and log files of this stack's daemons (`flink-argus-taskexecutor.pid`); the scripts
 # default to $USER, which is empty in some shells.
 IDENT = "argus"
@@ -61,6 +62,8 @@ def flink_env(layout: StackLayout) -> dict[str, str]:
         FLINK_LOG_DIR=str(layout.logs_dir.absolute() / "flink"),
         FLINK_PID_DIR=str(layout.run_dir.absolute()),
         FLINK_IDENT_STRING=IDENT,
+        # Our plugins folder (Prometheus reporter bound to 127.0.0.1), built by `make jars`.
+        FLINK_PLUGINS_DIR=str(PLUGINS_DIR),
         # Anything that still starts a bare `python` gets the venv's, not the system's.
         PATH=f"{venv_python().parent}{os.pathsep}{env.get('PATH', '')}",
     )
@@ -77,6 +80,12 @@ def derived_ports(layout: StackLayout) -> dict[str, int]:
         "taskmanager.rpc.port": rpc + 2,
         "taskmanager.data.port": rpc + 3,
     }
+
+
+def metrics_port_range(layout: StackLayout) -> str:
+    """Prometheus ports: the JobManager and the TaskManager each take the first free one of three."""
+    first = layout.ports.flink_metrics
+    return f"{first}-{first + 2}"
 
 
 def render_config(source: str, overrides: dict[str, str | int]) -> str:
@@ -147,6 +156,8 @@ class FlinkService(Service):
             **derived_ports(self.layout),
             # JM and TM each take one of the two (a range, as both read this file).
             "metrics.internal.query-service.port": f"{rpc + 4}-{rpc + 5}",
+            "metrics.reporter.prom.host": self.layout.host,
+            "metrics.reporter.prom.port": metrics_port_range(self.layout),
             "execution.checkpointing.dir": (data / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (data / "savepoints").as_uri(),
             "io.tmp.dirs": str(data / "tmp"),

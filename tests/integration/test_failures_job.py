@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from argus_streams import flink_jobs
+from argus_streams import flink_jobs, flink_metrics
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import failure_graph
@@ -153,6 +153,23 @@ def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  #
             assert letter["payload"]["error_type"] in {"EventValidationError", "UnexpectedEventType"}
             assert letter["metadata"]["retry_count"] == 1 and letter["metadata"]["max_retries"] == 3
             assert dict(record.headers)["tenant_id"] == tenants[0].encode()
+
+        # The job's own metrics, scraped from the TaskManager's Prometheus endpoint.
+        failed = sum(1 for e in events if e.event_type.value == "test.failed")
+        expected_metrics = {("events", "event_type", "test_failed"): failed,
+                            ("events", "event_type", "test_executed"): len(events) - failed,
+                            ("dlq_records", "error_type", "UnexpectedEventType"): 1,
+                            ("dlq_records", None, None): len(bad_values),
+                            ("graph_write_rows", None, None): len(events) + failed}  # a history + a signature row
+
+        def scraped() -> dict:
+            metrics = flink_metrics.job_metrics(stack.layout, job_id=job_id)
+            return {key: flink_metrics.total(metrics, key[0], **({key[1]: key[2]} if key[1] else {}))
+                    for key in expected_metrics}
+        wait_for(lambda: (scraped() == expected_metrics, scraped()), timeout_s=60, what="the job's metrics")
+        metrics = flink_metrics.job_metrics(stack.layout, job_id=job_id)
+        assert flink_metrics.total(metrics, "graph_write_batches") >= 1
+        assert flink_metrics.total(metrics, "graph_write_ms") > 0
     finally:
         flink_jobs.cancel(settings, job_id)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from argus_streams import flink_jobs
+from argus_streams import flink_jobs, flink_metrics
 from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import falkordb_rows, neo4j_rows
 from argus_streams.healing.decisions import FIX_TTL_S
@@ -122,6 +122,21 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
             assert len(bad) == 1 and bad[0]["payload"]["status"] == "unhealable"  # the element is gone
             assert "locator" in bad[0]["payload"]["reason"]
             assert not cache.exists(burst_requests[0]["payload"]["cache_key"])
+
+        # The job's own metrics from the TaskManager's Prometheus endpoint: what went through each step.
+        expected = {("events", "event_type", "test_failed"): 202, ("events", "event_type", "test_executed"): 3,
+                    ("events", "event_type", "healing_requested"): 2, ("events", "event_type", "healing_completed"): 3,
+                    ("fix_cache_lookups", "result", "hit"): 1, ("fix_cache_lookups", "result", "miss"): 201,
+                    ("healing_outcomes", "source", "healer"): 2, ("healing_outcomes", "source", "cache"): 1,
+                    ("healing_outcomes", "outcome", "unhealable"): 1}
+
+        def scraped() -> dict:
+            metrics = flink_metrics.job_metrics(stack.layout, job_id=job_id)
+            return {key: flink_metrics.total(metrics, key[0], **{key[1]: key[2]}) for key in expected}
+        deadline = time.monotonic() + 60
+        while scraped() != expected:
+            assert time.monotonic() < deadline, scraped()
+            time.sleep(1)
     finally:
         topics.reader.close()
         cache.close()
