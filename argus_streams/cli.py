@@ -133,6 +133,14 @@ def cmd_lag(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from argus_streams import flink_metrics
+
+    metrics = flink_metrics.job_metrics(_stack(args).layout, job=args.job)
+    print(flink_metrics.to_json(metrics) if args.json else flink_metrics.format_table(metrics))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argus-streams", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -172,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     lag.add_argument("--json", action="store_true")
     lag.add_argument("--serve", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     lag.add_argument("--interval", type=float, default=15.0, metavar="S", help="--serve: refresh at most every S s")
+    metrics = add("metrics", cmd_metrics, "the jobs' own counters, scraped from the cluster's Prometheus endpoints")
+    metrics.add_argument("--job", help="only this job (e.g. argus-failures)")
+    metrics.add_argument("--json", action="store_true")
     add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
     from argus_streams import cli_dlq
 
