@@ -39,6 +39,11 @@ class JobMetric:
         return ",".join(f"{key}={value}" for key, value in self.labels)
 
 
+def series_name(name: str, *label_keys: str) -> str:
+    """The Prometheus name of one of our metrics (what alert rules must use): label keys sorted, in the name."""
+    return OPERATOR_PREFIX + "".join(f"{key}_" for key in sorted(label_keys)) + name
+
+
 def endpoints(layout: StackLayout) -> list[str]:
     first = layout.ports.flink_metrics
     return [f"http://{layout.host}:{port}/metrics" for port in range(first, first + ENDPOINTS_PER_CLUSTER)]

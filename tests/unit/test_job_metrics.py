@@ -69,3 +69,12 @@ def test_scrape_sums_subtasks_per_job_and_strips_label_keys_from_names(monkeypat
     assert flink_metrics.total(only, "events", event_type="test_failed") == 7.0
     assert flink_metrics.total(every, "events") == 12.0
     assert "argus-failures" in flink_metrics.format_table(every)
+
+
+def test_series_names_follow_the_reporter_and_alert_rules_use_them() -> None:
+    from argus_streams.stack.base import REPO_ROOT
+
+    assert flink_metrics.series_name("events", "event_type") == \
+        "flink_taskmanager_job_task_operator_argus_event_type_events"  # as in SCRAPE, the reporter's format
+    rules = (REPO_ROOT / "deploy" / "prometheus" / "alerts.yml").read_text()
+    assert flink_metrics.series_name("healing_outcomes", "source", "outcome") in rules
