@@ -70,11 +70,14 @@ LOCAL_ONLY_FLINK_KEYS = {
     "python.executable", "python.client.executable", "execution.checkpointing.dir",
     "execution.checkpointing.savepoint-dir", "taskmanager.numberOfTaskSlots",
     "taskmanager.memory.process.size", "taskmanager.memory.task.off-heap.size",
+    # One reporter port per pod on every interface there; a port range on loopback locally.
+    "metrics.reporter.prom.host", "metrics.reporter.prom.port",
 }
 ESSENTIAL_FLINK_KEYS = {
     "execution.checkpointing.interval", "execution.checkpointing.mode",
     "execution.checkpointing.externalized-checkpoint-retention", "execution.checkpointing.num-retained",
     "execution.checkpointing.dir", "execution.checkpointing.savepoint-dir", "restart-strategy.type",
+    "metrics.reporter.prom.factory.class",
     "python.fn-execution.bundle.size", "python.fn-execution.memory.managed", "python.executable",
 }
 
