@@ -6,6 +6,7 @@ Pure functions, shared by every job's DLQ side output and by the DLQ processor.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import traceback
 import uuid
@@ -48,8 +49,10 @@ class SourceRecord:
 
 def dead_letter_id(record: SourceRecord, retry_count: int) -> str:
     """A stable UUID v4-shaped id per (record, attempt): a replay after a restart yields the same id."""
-    seed = f"{record.topic}/{record.partition}/{record.offset}/{retry_count}".encode()
-    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, seed.decode()).bytes, version=4))
+    seed = f"{record.topic}/{record.partition}/{record.offset}/{retry_count}"
+    if record.partition is None or record.offset is None:  # no Kafka position (a refused graph row): its content
+        seed += "/" + hashlib.sha256(record.value or b"").hexdigest()
+    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, seed).bytes, version=4))
 
 
 def _original_json(record: SourceRecord) -> dict[str, Any]:
@@ -61,8 +64,12 @@ def _original_json(record: SourceRecord) -> dict[str, Any]:
 
 
 def dead_letter(record: SourceRecord, error: BaseException, source: str,
-                tb: str | None = None, now: datetime | None = None) -> ArgusEvent:
-    """The DLQ event for a record that failed with `error` (the seed's `_send_to_dlq` payload)."""
+                tb: str | None = None, now: datetime | None = None, retryable: bool = False) -> ArgusEvent:
+    """The DLQ event for a record that failed with `error` (the seed's `_send_to_dlq` payload).
+
+    `retryable` tells the DLQ processor whether a retry can help; our jobs dead-letter only records that
+    cannot parse or that a database refused (a retry fails the same way), so the default is False.
+    """
     original = _original_json(record)
     tenant = record.headers.get("tenant_id") or original.get("tenant_id")
     correlation = record.headers.get("correlation_id") or original.get("correlation_id")
@@ -92,5 +99,52 @@ def dead_letter(record: SourceRecord, error: BaseException, source: str,
         tenant_id=tenant if isinstance(tenant, str) and tenant else UNKNOWN_TENANT,
         correlation_id=correlation if isinstance(correlation, str) and correlation else dead_letter_id(record, 0),
         payload=payload,
-        metadata={"retry_count": retry_count, "max_retries": MAX_RETRIES, "failed_at": failed_at},
+        metadata={"retry_count": retry_count, "max_retries": MAX_RETRIES, "failed_at": failed_at,
+                  "retryable": retryable},
     )
+
+
+# --- The DLQ processor's decisions (jobs/dlq.py) -------------------------------------------------------------
+# Errors that say the record itself is wrong: retrying it can only fail the same way, so it goes straight to
+# manual review. Everything else (timeouts, unavailable services, unknown errors) is retried with backoff.
+DATA_ERROR_TYPES = frozenset({
+    "EventValidationError", "UnexpectedEventType", "ValidationError", "JSONDecodeError", "UnicodeDecodeError",
+    "ValueError", "TypeError", "KeyError", "ConstraintError", "CypherSyntaxError", "CypherTypeError",
+    "ResponseError",  # FalkorDB refusing a query: the row is bad (transient redis errors are ConnectionError)
+})
+BACKOFF_BASE_S = 2
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Republish `value` to `topic` with `key` and `headers` after `delay_ms`."""
+
+    letter_id: str
+    delay_ms: int
+    topic: str
+    key: str | None
+    value: str
+    headers: dict[str, str]
+
+
+def backoff_ms(retry_count: int) -> int:
+    """The seed's backoff: 2^retry_count seconds (2 s, 4 s, 8 s ... after the 1st, 2nd, 3rd failure)."""
+    return BACKOFF_BASE_S ** max(0, retry_count) * 1000
+
+
+def triage(letter: ArgusEvent) -> Retry | str:
+    """A dead letter's fate: a Retry, or the reason it goes to manual review instead."""
+    payload, metadata = letter.payload, letter.metadata
+    retry_count = int(metadata.get("retry_count", 1))
+    max_retries = int(metadata.get("max_retries", MAX_RETRIES))
+    retryable = metadata.get("retryable")  # set by our jobs; the seed's services leave it out
+    if retryable is False or (retryable is None and payload["error_type"] in DATA_ERROR_TYPES):
+        return f"data error ({payload['error_type']}): a retry cannot fix it"
+    if retry_count >= max_retries:
+        return f"failed {retry_count} times (max_retries={max_retries})"
+    if payload.get("original_partition") is None or payload.get("original_value_base64"):
+        return "no original record to republish"  # a refused graph row, or bytes that are not text
+    headers = {str(k): str(v) for k, v in (payload.get("original_headers") or {}).items()}
+    headers[RETRY_COUNT_HEADER] = str(retry_count)
+    return Retry(letter_id=letter.event_id, delay_ms=backoff_ms(retry_count), topic=payload["original_topic"],
+                 key=payload.get("original_key"), value=payload["original_value"], headers=headers)

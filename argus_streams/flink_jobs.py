@@ -22,6 +22,7 @@ from argus_streams.stack.base import REPO_ROOT
 JOBS: dict[str, Path] = {
     "failures": REPO_ROOT / "jobs" / "failures.py",
     "healing": REPO_ROOT / "jobs" / "healing.py",
+    "dlq": REPO_ROOT / "jobs" / "dlq.py",
 }
 SUBMIT_TIMEOUT_S = 300
 _JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")

@@ -19,9 +19,7 @@ name is composed with `psycopg2.sql.Identifier`, never formatted into the text.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -122,8 +120,7 @@ def row_from_dead_letter(value: bytes | str) -> FailedEvent:
     headers = p.get("original_headers") or {}
     key = p.get("original_key")
     return FailedEvent(
-        id=event.event_id if partition is not None and offset is not None
-        else _content_id(topic, key, original, retry_count),
+        id=event.event_id,  # dlq.dead_letter_id: the record's position (or content) and attempt
         dead_letter_id=event.event_id, event_id=_original_event_id(original), tenant_id=event.tenant_id,
         source=event.source, original_topic=topic, original_partition=_int(partition, None),
         original_offset=_int(offset, None), original_key=None if key is None else str(key), original_value=original,
@@ -148,11 +145,6 @@ def _original_event_id(value: bytes) -> str | None:
         return None
     event_id = obj.get("event_id") if isinstance(obj, dict) else None
     return event_id if isinstance(event_id, str) and event_id else None
-
-
-def _content_id(topic: str, key: Any, value: bytes, retry_count: int) -> str:
-    digest = hashlib.sha256(value).hexdigest()
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"argus-review:{topic}/{key}/{digest}/{retry_count}"))
 
 
 def _int(value: Any, default: int | None) -> Any:

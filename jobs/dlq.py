@@ -1,0 +1,175 @@
+"""The DLQ processor: argus.dlq -> republish with backoff (retryable errors), or manual review + alert.
+
+    argus-streams job submit dlq        (flink run -py jobs/dlq.py on the session cluster)
+
+A dead letter whose error a retry can fix, seen fewer than max_retries times, is republished to its
+original topic after 2^retry_count s (a processing-time timer in keyed state, never a sleep), with the
+`retry_count` header that the jobs' DLQ side outputs read back; so a record that keeps failing comes back
+with retry_count + 1 and eventually stops. Data errors and records over the limit go to the review store
+in PostgreSQL (idempotent upsert) and raise an HMAC-signed webhook alert.
+
+Delivery: republished records are written in Kafka transactions (exactly-once with the timers' state);
+review rows are idempotent upserts keyed by the dead letter's id; alerts are at-least-once (a row is
+marked alerted after its webhook delivery; receivers dedupe by X-Argus-Alert-Id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pyflink.common import Row, Time, Types, WatermarkStrategy
+from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
+from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+
+from argus_streams import dlq
+from argus_streams.alerts import AlertSender, alert_new_rows
+from argus_streams.batching import MicroBatcher
+from argus_streams.events import ArgusEvent, EventType, topic_for
+from argus_streams.flink_kit import (
+    OUT_RECORD_TYPE,
+    RECORD_TYPE,
+    create_env,
+    job_parser,
+    job_settings,
+    kafka_sink,
+    kafka_source,
+)
+from argus_streams.job_metrics import JobMetrics
+from argus_streams.review import FailedEvent, ReviewStore, ReviewStoreUnavailable, row_from_dead_letter
+from argus_streams.settings import Settings
+
+JOB_NAME = "argus-dlq"
+SOURCE_NAME = "flink.dlq"
+REVIEW_TIMEOUT = Time.minutes(15)
+REVIEW_CAPACITY = 1000
+# PostgreSQL or the webhook down: retried inside for up to 10 min, then by Flink 5 times, then fail over.
+REVIEW_RETRY = AsyncRetryStrategy.exponential_backoff(
+    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
+    result_predicate=None, exception_predicate=lambda exc: True,
+)
+REVIEW_TAG = OutputTag("review", Types.PICKLED_BYTE_ARRAY())
+log = logging.getLogger(__name__)
+
+
+def review_row(record: dlq.SourceRecord) -> tuple[ArgusEvent | None, FailedEvent]:
+    """The dead letter in `record` and its review row; a record that is no dead letter is itself reviewed."""
+    try:
+        return ArgusEvent.from_json(record.value or b""), row_from_dead_letter(record.value or b"")
+    except Exception as exc:  # garbage on the DLQ topic: kept, as a dead letter of the DLQ record itself
+        return None, row_from_dead_letter(dlq.dead_letter(record, exc, SOURCE_NAME).to_json())
+
+
+class Triage(ProcessFunction):
+    """Retryable dead letters go on (keyed by their id); data errors and exhausted ones go to review."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
+        letter, reviewed = review_row(dlq.SourceRecord.from_row(row))
+        decision = dlq.triage(letter) if letter is not None else "not a dead letter"
+        if isinstance(decision, dlq.Retry):
+            self.metrics.count("dlq_decisions", decision="retry")
+            yield decision
+        else:
+            self.metrics.count("dlq_decisions", decision="review", error_type=reviewed.error_type)
+            yield REVIEW_TAG, reviewed
+
+
+class Backoff(KeyedProcessFunction):
+    """Keyed by the dead letter's id: hold the record until its backoff timer fires, then republish it."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.pending = runtime_context.get_state(ValueStateDescriptor("pending-retry", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, retry: dlq.Retry, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
+        if self.pending.value() is None:  # the same dead letter twice (a producer retry): one republish
+            self.pending.update(retry)
+            ctx.timer_service().register_processing_time_timer(
+                ctx.timer_service().current_processing_time() + retry.delay_ms)
+        return iter(())
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # noqa: ANN201
+        retry: dlq.Retry | None = self.pending.value()
+        if retry is not None:
+            self.pending.clear()
+            yield Row(retry.topic, retry.key, retry.value, retry.headers)
+
+
+class ReviewWrite(AsyncFunction):
+    """Batched idempotent upserts into the review store, then one alert per row not alerted yet."""
+
+    def __init__(self, settings: Settings, schema: str):
+        self.settings, self.schema = settings, schema
+        self._batcher: MicroBatcher[FailedEvent] | None = None
+        self._store: ReviewStore | None = None
+        self._sender: AlertSender | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+        self._batcher = None  # created on the operator's event loop, at first use
+
+    def _write_sync(self, rows: Sequence[FailedEvent]) -> None:
+        if self._store is None:
+            self._store = ReviewStore.from_settings(self.settings, schema=self.schema)
+            self._store.ensure_schema()
+            self._sender = AlertSender.from_settings(self.settings)
+        assert self._sender is not None
+        result = self._store.upsert_many(rows)
+        self.metrics.count("review_rows_inserted", len(result.inserted))
+        for alert in alert_new_rows(self._store, self._sender, [row.id for row in rows]):
+            self.metrics.count("dlq_alerts", outcome=alert.outcome)
+
+    async def _write(self, rows: Sequence[FailedEvent]) -> None:
+        delay = 0.5
+        for _ in range(40):  # ~10 minutes of a store that is down: backpressure, nothing lost
+            try:
+                await asyncio.to_thread(self._write_sync, rows)
+                return
+            except ReviewStoreUnavailable as exc:
+                log.warning("review store unavailable, retrying in %.1fs: %s", delay, exc)
+                self._store = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+        await asyncio.to_thread(self._write_sync, rows)
+
+    async def async_invoke(self, row: FailedEvent) -> list:
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self._write)
+        await self._batcher.submit(row)
+        return []  # nothing downstream; the stream joins the sink only to be part of the job
+
+
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-dlq", schema: str = "public") -> None:
+    records: DataStream = env.from_source(
+        kafka_source(settings, [topic_for(EventType.DLQ, settings.topic_prefix)], group_id),
+        WatermarkStrategy.no_watermarks(), "Kafka: argus.dlq", type_info=RECORD_TYPE,
+    ).uid("dlq-kafka-source")
+    triaged = records.process(Triage(), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Triage: retry or review").uid("dlq-triage")
+    republished = triaged.key_by(lambda retry: retry.letter_id, key_type=Types.STRING()) \
+        .process(Backoff(), output_type=OUT_RECORD_TYPE) \
+        .name("Backoff 2^retry_count s (timers)").uid("dlq-backoff")
+    reviewed = AsyncDataStream.unordered_wait_with_retry(
+        triaged.get_side_output(REVIEW_TAG), ReviewWrite(settings, schema), REVIEW_TIMEOUT, REVIEW_RETRY,
+        REVIEW_CAPACITY, OUT_RECORD_TYPE,
+    ).name("Review store + alert (async)").uid("dlq-review").disable_chaining()
+    republished.union(reviewed).sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-retry")) \
+        .name("Kafka: republish to the original topics").uid("dlq-republish-sink")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = job_parser(__doc__, "argus-flink-dlq")
+    parser.add_argument("--review-schema", default="public", help="PostgreSQL schema of the review store")
+    args = parser.parse_args(argv)
+    env = create_env(args.parallelism)
+    build_pipeline(env, job_settings(args), group_id=args.group_id, schema=args.review_schema)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()
