@@ -11,7 +11,7 @@ JARS_STAMP := target/.jars-installed
 VENV_STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv tools up down status demo test test-unit lint bench schema clean
+.PHONY: help setup jars venv tools up down status demo test test-unit lint bench schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: up ## benchmarks on the local stack (print figures; not tests)
 
 schema: venv ## export the JSON Schemas into schemas/
 	$(BIN)/argus-streams schema --out schemas
+
+sql-ddl: venv ## regenerate sql/ddl.sql (the topics' Flink SQL tables) from the catalog and schema
+	$(BIN)/argus-streams sql ddl --template > sql/ddl.sql
 
 clean: down ## remove generated files (keeps downloads in .cache)
 	rm -rf target .state

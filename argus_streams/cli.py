@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     from argus_streams import cli_dlq
 
     cli_dlq.register(sub)
+    from argus_streams import cli_sql
+
+    cli_sql.register(sub)
     return parser
 
 
