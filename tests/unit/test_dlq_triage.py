@@ -1,0 +1,59 @@
+"""The DLQ processor's decisions: retry with 2^n s backoff while a retry can help, else manual review."""
+
+from __future__ import annotations
+
+from argus_streams import dlq
+from argus_streams.events import ArgusEvent
+from argus_streams.samples import demo_stream
+
+EVENT = demo_stream()[0]
+
+
+def letter(error: BaseException, retry_count: int = 0, retryable: bool = True, partition: int | None = 2,
+           value: bytes | None = None) -> ArgusEvent:
+    offset = 7 if partition is not None else None
+    record = dlq.SourceRecord(topic="argus.test.failed", partition=partition, offset=offset, key="suite-1",
+                              value=EVENT.to_json().encode() if value is None else value,
+                              headers={"tenant_id": "acme", dlq.RETRY_COUNT_HEADER: str(retry_count)})
+    return dlq.dead_letter(record, error, "test", retryable=retryable)
+
+
+def test_backoff_doubles_from_two_seconds() -> None:
+    assert [dlq.backoff_ms(n) for n in (1, 2, 3)] == [2000, 4000, 8000]
+
+
+def test_a_retryable_error_is_republished_with_the_original_record_and_its_retry_count() -> None:
+    decision = dlq.triage(letter(TimeoutError("graph write timed out")))
+    assert isinstance(decision, dlq.Retry)
+    assert decision.delay_ms == 2000 and decision.topic == "argus.test.failed" and decision.key == "suite-1"
+    assert decision.value == EVENT.to_json()
+    assert decision.headers == {"tenant_id": "acme", dlq.RETRY_COUNT_HEADER: "1"}
+
+
+def test_the_third_failure_goes_to_review() -> None:
+    assert isinstance(dlq.triage(letter(TimeoutError(), retry_count=1)), dlq.Retry)  # 2nd failure: retried
+    third = dlq.triage(letter(TimeoutError(), retry_count=2))
+    assert third == "failed 3 times (max_retries=3)"
+
+
+def test_data_errors_go_to_review_at_once() -> None:
+    assert "data error" in str(dlq.triage(letter(ValueError("bad"), retryable=False)))
+    # A dead letter from elsewhere (no `retryable`): judged by its error type.
+    foreign = letter(KeyError("x"))
+    foreign.metadata.pop("retryable")
+    assert "data error (KeyError)" in str(dlq.triage(foreign))
+    unknown = letter(ConnectionResetError("peer"))
+    unknown.metadata.pop("retryable")
+    assert isinstance(dlq.triage(unknown), dlq.Retry)
+
+
+def test_what_cannot_be_republished_as_it_was_goes_to_review() -> None:
+    assert dlq.triage(letter(TimeoutError(), partition=None)) == "no original record to republish"
+    assert dlq.triage(letter(TimeoutError(), value=b"\xff\xfe")) == "no original record to republish"
+
+
+def test_position_less_dead_letters_get_distinct_ids_by_content() -> None:
+    a = letter(ValueError(), partition=None, value=b'{"row": 1}')
+    b = letter(ValueError(), partition=None, value=b'{"row": 2}')
+    assert a.event_id != b.event_id
+    assert a.event_id == letter(ValueError(), partition=None, value=b'{"row": 1}').event_id
