@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,14 @@ SERVICE_CLASSES: tuple[type[Service], ...] = (
 )
 GENERATED_SECRETS = ("KAFKA_ADMIN_PASSWORD", "REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD",
                      "POSTGRES_PASSWORD", "FALKORDB_PASSWORD")
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_LENGTH = 24
+
+
+def new_password(length: int = PASSWORD_LENGTH) -> str:
+    """Letters and digits only: a token_urlsafe password starting with `-` was read as an option by
+    `neo4j-admin dbms set-initial-password` (and `_`/`-` need quoting in URLs and shells elsewhere)."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Stack:
         if all(values.get(name) for name in GENERATED_SECRETS):
             return values
         for name in GENERATED_SECRETS:
-            values.setdefault(name, secrets.token_urlsafe(18))
+            values.setdefault(name, new_password())
         values.setdefault("KAFKA_ADMIN_USER", "admin")
         values.setdefault("REDPANDA_SASL_USERNAME", "argus-service")
         values.setdefault("NEO4J_USER", "neo4j")
