@@ -59,7 +59,7 @@ def _original_json(record: SourceRecord) -> dict[str, Any]:
     try:
         obj = json.loads(record.value or b"")
         return obj if isinstance(obj, dict) else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # whatever the bytes are, the letter gets written
         return {}
 
 

@@ -134,6 +134,8 @@ class ArgusEvent(BaseModel):
             obj = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EventValidationError("$", f"not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # nesting deeper than the interpreter's limit: no event is that deep
+            raise EventValidationError("$", "JSON nested too deeply") from exc
         return cls.from_dict(obj)
 
     @classmethod

@@ -141,7 +141,7 @@ def _original_value(payload: dict[str, Any]) -> bytes:
 def _original_event_id(value: bytes) -> str | None:
     try:
         obj = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     event_id = obj.get("event_id") if isinstance(obj, dict) else None
     return event_id if isinstance(event_id, str) and event_id else None

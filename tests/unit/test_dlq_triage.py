@@ -57,3 +57,15 @@ def test_position_less_dead_letters_get_distinct_ids_by_content() -> None:
     b = letter(ValueError(), partition=None, value=b'{"row": 2}')
     assert a.event_id != b.event_id
     assert a.event_id == letter(ValueError(), partition=None, value=b'{"row": 1}').event_id
+
+
+def test_input_nested_deeper_than_the_interpreter_is_a_validation_error_and_still_dead_letters() -> None:
+    import pytest
+
+    from argus_streams.errors import EventValidationError
+
+    deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    with pytest.raises(EventValidationError, match="nested too deeply"):
+        ArgusEvent.from_json(deep)
+    record = dlq.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key=None, value=deep)
+    assert dlq.dead_letter(record, ValueError("x"), "test").payload["original_value"] == deep.decode()
