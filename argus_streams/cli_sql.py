@@ -145,8 +145,6 @@ def cmd_sql_client(args: argparse.Namespace) -> int:
     settings = _settings(args)
     extra = args.client_args[1:] if args.client_args[:1] == ["--"] else args.client_args
     text = sql_ddl.render(sql_ddl.Connection.from_settings(settings), bounded=args.bounded)
-    if args.bounded:
-        text += "\nSET 'execution.runtime-mode' = 'batch';\n"
     with tempfile.TemporaryDirectory(prefix="argus-sql-") as folder:  # 0700: the init file holds the password
         init_file = Path(folder) / "init.sql"
         init_file.write_text(text)

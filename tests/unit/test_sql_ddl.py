@@ -108,6 +108,8 @@ def test_settings_fill_the_connection_and_quotes_are_escaped() -> None:
     assert options["properties.sasl.jaas.config"] == (
         f'{sql_ddl.SCRAM_LOGIN_MODULE} required username="svc" password="pa\'\'ss\\"word";')
     assert options["scan.bounded.mode"] == "latest-offset"
+    # Batch mode is set before the view is created: a view keeps the time attributes of its mode.
+    assert ddl.index("SET 'execution.runtime-mode' = 'batch';") < ddl.index("CREATE ")
 
 
 def test_plaintext_brokers_get_no_sasl_options() -> None:
