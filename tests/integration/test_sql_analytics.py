@@ -17,6 +17,7 @@ from argus_streams.events import ArgusEvent, EventType
 from argus_streams.gateway import EventGateway
 from argus_streams.samples import failure_details
 from argus_streams.signature import signature_id
+from argus_streams.topics import spec_for
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 PARALLELISM = 1  # 2 cores shared with every server: small data, one slot
@@ -225,9 +226,8 @@ def test_each_query_returns_the_exact_rows(settings) -> None:  # noqa: ANN001
 
 def test_a_continuous_query_keeps_a_postgres_table_current(settings) -> None:  # noqa: ANN001
     _, letters = known_events(settings.topic_prefix)
-    # A letter at 12:00 moves the watermark past every earlier hour, so those windows are final.
-    closing = dead_letter(settings.topic_prefix, "test.failed", 9, "acme", at(180), ValueError("late"))
-    publish(settings, [], letters + [closing])
+    publish(settings, [], letters)
+    close_windows_before(settings, at(180))
     table = f"analytics.{settings.topic_prefix.replace('-', '_')}_dlq_inflow"
     query = sql_runner.parse_query(sql_runner.SQL_DIR / "dlq_inflow.sql")
     job_id, _ = sql_runner.to_postgres(settings, query, table=table, parallelism=PARALLELISM)
@@ -250,6 +250,17 @@ def test_a_continuous_query_keeps_a_postgres_table_current(settings) -> None:  #
         flink_jobs.cancel(settings, job_id)
         with psycopg2.connect(settings.database_url.get_secret_value()) as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def close_windows_before(settings, moment: datetime) -> None:  # noqa: ANN001
+    """A letter at `moment` on every DLQ partition: each partition's watermark passes every earlier window
+    (with letters on some partitions only, the result would hang on which partitions went idle first)."""
+    producer = KafkaProducer(**settings.kafka_client_config())
+    for partition in range(spec_for(EventType.DLQ).partitions):
+        letter = dead_letter(settings.topic_prefix, "test.failed", 100 + partition, "acme", moment, ValueError("x"))
+        producer.send(f"{settings.topic_prefix}.dlq", value=letter.to_bytes(), partition=partition)
+    producer.flush()
+    producer.close()
 
 
 def pg_rows(settings, table: str) -> list[tuple[Any, ...]]:  # noqa: ANN001
