@@ -121,6 +121,11 @@ def cancel(settings: Settings, job_id: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.3)
 
 
+def restored_checkpoint(settings: Settings, job_id: str) -> dict[str, Any] | None:
+    """The checkpoint the job last restored after a failure or from `--fromSavepoint` (id, path, restore_timestamp)."""
+    return _rest(settings, "GET", f"/jobs/{job_id}/checkpoints").get("latest", {}).get("restored")
+
+
 def savepoint(settings: Settings, job_id: str, target_dir: str | None = None, timeout_s: float = 120.0) -> str:
     """Trigger a savepoint and wait for its path."""
     body: dict[str, Any] = {"cancel-job": False}

@@ -25,6 +25,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # Fault tests stop and start the servers: they run after everything else (the sort is stable).
+    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
 
 
 @pytest.fixture(scope="session")
