@@ -18,9 +18,9 @@ from argus_streams import alerts, dlq, flink_jobs, flink_metrics
 from argus_streams.flink_kit import dead_letter_row
 from argus_streams.gateway import EventGateway
 from argus_streams.kafka_io import consumer
+from argus_streams.poison import poison_values
 from argus_streams.review import ReviewFilter, ReviewStore
 from argus_streams.samples import failed_event
-from tests.integration.poison import poison_values
 from tests.integration.test_failures_job import assert_exact_graph, graph_totals, valid_stream, wait_for
 from tests.integration.test_failures_job import submit as submit_failures
 from tests.unit.test_alerts import SECRET, Receiver

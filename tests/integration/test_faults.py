@@ -19,10 +19,10 @@ from argus_streams.breaker import BreakerState, CircuitBreaker
 from argus_streams.errors import ArgusStreamsError
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway, GatewayTimeouts
+from argus_streams.poison import poison_values
 from argus_streams.review import ReviewFilter
 from argus_streams.samples import failed_event
 from argus_streams.stack import faults
-from tests.integration.poison import poison_values
 from tests.integration.test_dlq_job import producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
 from tests.integration.test_failures_job import (
     assert_exact_graph,

@@ -1,4 +1,4 @@
-"""Poison input: 20+ kinds of records that must never parse, each ending in review with its context."""
+"""Poison input: 20+ kinds of records that must never parse (tests and the soak benchmark send them)."""
 
 from __future__ import annotations
 
