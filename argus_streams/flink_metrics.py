@@ -11,6 +11,7 @@ this module sums them over subtasks, per job, metric and label, which is what a 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from argus_streams.stack.base import StackLayout
 
 OPERATOR_PREFIX = "flink_taskmanager_job_task_operator_argus_"
+LAST_VALUE_SUFFIX = "_last_ms"  # gauges of the latest observation: the maximum over subtasks, not the sum
 ENDPOINTS_PER_CLUSTER = 3  # JobManager, TaskManager, a replacement TaskManager (flink-conf: 9249-9251)
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # Labels Flink adds to every operator metric; what remains are ours (event_type, error_type, ...).
@@ -67,7 +69,8 @@ def _metric_name(family: str, labels: dict[str, str]) -> str:
 
 def job_metrics(layout: StackLayout, job: str | None = None, job_id: str | None = None,
                 timeout_s: float = 5.0) -> list[JobMetric]:
-    """Our metrics of every running job (or of the job named `job`, or of `job_id`), summed over subtasks."""
+    """Our metrics of every running job (or of the job named `job`, or of `job_id`), summed over subtasks
+    (the `*_last_ms` gauges: their maximum)."""
     totals: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
     for url in endpoints(layout):
         text = _scrape(url, timeout_s)
@@ -82,7 +85,10 @@ def job_metrics(layout: StackLayout, job: str | None = None, job_id: str | None 
                     continue
                 ours = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in FLINK_LABELS))
                 key = (job_name, sample.labels.get("operator_name", ""), _metric_name(family.name, sample.labels), ours)
-                totals[key] += sample.value
+                if key[2].endswith(LAST_VALUE_SUFFIX):  # a gauge of the latest value: the slowest subtask's
+                    totals[key] = max(totals.get(key, sample.value), sample.value)
+                else:
+                    totals[key] += sample.value
     return [JobMetric(*key, value) for key, value in sorted(totals.items())]
 
 
@@ -94,7 +100,7 @@ def total(metrics: list[JobMetric], name: str, **labels: str) -> float:
 
 def format_table(metrics: list[JobMetric]) -> str:
     rows = [("JOB", "OPERATOR", "METRIC", "LABELS", "VALUE")]
-    rows += [(m.job, m.operator.replace("_", " ").strip(), m.name, m.label_text() or "-", f"{m.value:g}")
+    rows += [(m.job, re.sub(r"_+", " ", m.operator).strip(), m.name, m.label_text() or "-", f"{m.value:g}")
              for m in metrics]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1]
