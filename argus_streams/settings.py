@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     cache_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379"), alias="CACHE_URL")
     # Flink session cluster.
     flink_rest_url: str = Field("http://127.0.0.1:8081", alias="FLINK_REST_URL")
+    # Knowledge graph: codebase.ingested paths are read only under this directory; any other is refused.
+    codebase_root: str = Field(str(DEFAULT_STATE_DIR.parent / "codebases"), alias="CODEBASE_ROOT")
     # Dead-letter alerts: an HMAC-signed webhook (empty URL: only the log line and the counter).
     alert_webhook_url: str = Field("", alias="ARGUS_ALERT_WEBHOOK_URL")
     alert_webhook_secret: SecretStr = Field(SecretStr(""), alias="ARGUS_ALERT_WEBHOOK_SECRET")

@@ -1,0 +1,28 @@
+"""The code knowledge graph: Extract (ast, tree-sitter) -> Cognify (stable ids, hashes) -> Load (FalkorDB, Neo4j).
+
+    analyze(codebase_path, root, tenant, project) -> (CodeGraph, Extraction)   pure, no database
+    CodeGraphSink(settings).sync(graph)                                          diff + batched writes
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, cognify, diff, stable_id
+from argus_streams.codegraph.extract import extract_codebase
+from argus_streams.codegraph.frames import stack_frames
+from argus_streams.codegraph.model import Extraction
+from argus_streams.codegraph.paths import CodebaseError, CodebaseNotFound, PathRefused, resolve_codebase
+
+
+def analyze(codebase_path: str, root: str | Path, tenant: str, project: str) -> tuple[CodeGraph, Extraction]:
+    """Refuse a path outside `root` before reading anything, then extract and cognify the codebase."""
+    base = resolve_codebase(codebase_path, root)
+    extraction = extract_codebase(base)
+    return cognify(extraction, tenant, project, codebase_path), extraction
+
+
+__all__ = [
+    "CodeGraph", "CodebaseError", "CodebaseNotFound", "Extraction", "GraphDiff", "PathRefused", "analyze",
+    "cognify", "diff", "extract_codebase", "resolve_codebase", "stable_id", "stack_frames",
+]

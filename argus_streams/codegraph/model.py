@@ -1,0 +1,96 @@
+"""What the extractors produce: per file, the symbols it defines and the references it makes (unresolved).
+
+Language-independent: `extract.py` resolves the references across files into entities and edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Entity kinds and the graph label each becomes.
+PROJECT, FILE, CLASS, FUNCTION, TEST = "project", "file", "class", "function", "test"
+LABELS = {PROJECT: "Project", FILE: "File", CLASS: "Class", FUNCTION: "Function", TEST: "Test"}
+# Edge types of the code graph (the writers accept nothing else as a relationship type).
+CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS = "CONTAINS", "DEFINES", "IMPORTS", "CALLS", "EXTENDS", "TESTS"
+EDGE_TYPES = (CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS)
+
+
+@dataclass
+class Symbol:
+    """A class, function/method or test defined in a file; `qname` is unique within the file."""
+
+    kind: str
+    qname: str  # "Cart", "Cart.add", "cart > adds an item"
+    name: str
+    source: str  # the definition's text: its content hash is of this (plus its properties)
+    parent: str | None = None  # qname of the enclosing class (methods, test methods)
+    props: dict[str, Any] = field(default_factory=dict)  # exported, component, route, method, async
+    bases: list[str] = field(default_factory=list)  # raw references, as written ("Base", "React.Component")
+    calls: list[str] = field(default_factory=list)  # raw callees ("f", "mod.f", "self.g", "Cart")
+
+
+@dataclass
+class Import:
+    """One import statement: the module as written, and the local names it binds."""
+
+    module: str  # "app.models", ".models" (Python, dots = level), "./cart" (JS)
+    names: dict[str, str] = field(default_factory=dict)  # local name -> imported name ("*" = the module)
+
+
+@dataclass
+class Route:
+    """An HTTP/page route registered in a file (`router.get("/x", handler)`, `<Route path element>`)."""
+
+    method: str
+    path: str
+    handler: str  # raw reference to the handling function or component
+
+
+@dataclass
+class ParsedFile:
+    path: str  # posix, relative to the codebase
+    language: str  # "python", "typescript", "tsx", "javascript"
+    digest: str  # sha256 of the file's bytes
+    is_test: bool = False
+    symbols: list[Symbol] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    exports: dict[str, str] = field(default_factory=dict)  # exported name ("default" too) -> local qname
+    error: str | None = None  # why it could not be parsed (then it has no symbols)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A resolved entity: `key` is (kind, qualified name), unique in the codebase."""
+
+    kind: str
+    qname: str  # "src/cart.ts::Cart.add"; a file's is its path
+    name: str
+    path: str
+    source_digest: str
+    props: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.qname)
+
+
+@dataclass(frozen=True)
+class Relation:
+    type: str
+    src: tuple[str, str]  # entity keys
+    dst: tuple[str, str]
+
+
+@dataclass
+class Extraction:
+    """A codebase's entities and edges, plus the files that could not be parsed."""
+
+    files: list[ParsedFile]
+    entities: dict[tuple[str, str], Entity]
+    relations: set[Relation]
+
+    @property
+    def parse_errors(self) -> dict[str, str]:
+        return {f.path: f.error for f in self.files if f.error}

@@ -1,0 +1,7 @@
+import pytest
+from api.models import Cart
+
+
+@pytest.fixture
+def cart():
+    return Cart()

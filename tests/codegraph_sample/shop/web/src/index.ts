@@ -1,0 +1,2 @@
+export * from "./models/cart";
+export { formatPrice } from "./utils/money";
