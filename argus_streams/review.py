@@ -121,14 +121,23 @@ def row_from_dead_letter(value: bytes | str) -> FailedEvent:
     key = p.get("original_key")
     return FailedEvent(
         id=event.event_id,  # dlq.dead_letter_id: the record's position (or content) and attempt
-        dead_letter_id=event.event_id, event_id=_original_event_id(original), tenant_id=event.tenant_id,
-        source=event.source, original_topic=topic, original_partition=_int(partition, None),
-        original_offset=_int(offset, None), original_key=None if key is None else str(key), original_value=original,
-        original_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
-        error_type=error_type, error_message=error_message, error_traceback=str(p.get("error_traceback", "")),
+        dead_letter_id=event.event_id, event_id=_text(_original_event_id(original)), tenant_id=_text(event.tenant_id),
+        source=_text(event.source), original_topic=_text(topic), original_partition=_int(partition, None),
+        original_offset=_int(offset, None), original_key=_text(None if key is None else str(key)),
+        original_value=original,
+        original_headers={_text(str(k)): _text(str(v)) for k, v in headers.items()} if isinstance(headers, dict)
+        else {},
+        error_type=_text(error_type), error_message=_text(error_message),
+        error_traceback=_text(str(p.get("error_traceback", ""))),
         retry_count=retry_count, max_retries=_int(event.metadata.get("max_retries"), MAX_RETRIES),
         first_failed_at=failed_at, last_failed_at=failed_at,
     )
+
+
+def _text(value: Any) -> Any:
+    """PostgreSQL text and jsonb refuse NUL characters (a Kafka key or header may hold them): spelled out.
+    The exact bytes of the value itself are kept (bytea)."""
+    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
 
 
 def _original_value(payload: dict[str, Any]) -> bytes:

@@ -114,3 +114,15 @@ def test_filters_bind_every_value_as_a_parameter() -> None:
     _, params = where.where()
     assert params == [["pending"], "acme'; DROP TABLE failed_events; --", "t", since]
     assert ReviewFilter().is_empty() and not where.is_empty()
+
+
+def test_nul_characters_in_key_headers_and_message_are_spelled_out_but_the_value_is_exact() -> None:
+    # PostgreSQL text and jsonb refuse NUL; a Kafka key or header may hold one.
+    source = dlq.SourceRecord(topic="argus.test.failed", partition=1, offset=2, key="k\x00ey",
+                              value=b"\x00\x00raw", headers={"tenant_id": "acme", "trace\x00": "a\x00b"})
+    row = row_from_dead_letter(letter(source, ValueError("bad \x00 byte")))
+    texts = [row.original_key, row.error_message, row.error_traceback,
+             *row.original_headers, *row.original_headers.values()]
+    assert not any("\x00" in text for text in texts)
+    assert row.original_key == "k\\x00ey" and row.original_headers["trace\\x00"] == "a\\x00b"
+    assert row.original_value == b"\x00\x00raw"
