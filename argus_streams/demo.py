@@ -6,6 +6,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 from kafka import KafkaProducer
 
@@ -15,6 +16,7 @@ from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import failure_graph
 from argus_streams.healing.watch import HealingWatch
 from argus_streams.kafka_io import read_records
+from argus_streams.review import FailedEvent, ReviewFilter, ReviewStore
 from argus_streams.samples import PAGE_AFTER_UI_CHANGE, demo_stream, executed_event, failed_event, locator_failure
 from argus_streams.settings import Settings
 from argus_streams.stack.manager import Stack
@@ -23,6 +25,7 @@ from argus_streams.topics import catalog
 TENANTS = ("acme", "globex")
 FAILURES_PER_TENANT = 120
 GRAPH_TIMEOUT_S = 180
+REVIEW_TIMEOUT_S = 60
 
 
 def ensure_jobs(settings: Settings, stack: Stack) -> None:
@@ -75,6 +78,7 @@ def run_failure_flow(settings: Settings) -> bool:
                                              run=run, status="passed"))
     with EventGateway(settings) as gateway:
         gateway.publish_many(events)
+    published_at = datetime.now(UTC)
     producer = KafkaProducer(**settings.kafka_client_config())
     for bad in (b"{truncated json", b'{"event_type": "test.failed", "tenant_id": "acme"}'):
         producer.send(f"{settings.topic_prefix}.test.failed", key=b"demo-bad", value=bad,
@@ -102,7 +106,27 @@ def run_failure_flow(settings: Settings) -> bool:
     for record in letters[-2:]:
         letter = ArgusEvent.from_json(record.value)
         print(f"    {letter.payload['error_type']}: {letter.payload['error_message'][:90]}")
-    return after - before == published
+    reviewed = wait_for_review(settings, since=published_at)
+    print(f"review store (the DLQ job; data errors are not retried): {len(reviewed)} of this run's 2 bad records, "
+          "see `argus-streams dlq list`")
+    for row in reviewed:
+        print(f"    {row.id}  {row.status}  {row.original_topic} {row.original_partition}/{row.original_offset}  "
+              f"{row.error_type}")
+    return after - before == published and len(reviewed) == 2
+
+
+def wait_for_review(settings: Settings, since: datetime) -> list[FailedEvent]:
+    """This run's bad records in the review store (the DLQ job writes them a few seconds after the DLQ)."""
+    deadline = time.monotonic() + REVIEW_TIMEOUT_S
+    rows: list[FailedEvent] = []
+    with ReviewStore.from_settings(settings) as store:
+        store.ensure_schema()  # idempotent; the job creates it too, with its first row
+        while time.monotonic() < deadline:
+            rows = [r for r in store.find(ReviewFilter(since=since)) if r.original_key == "demo-bad"]
+            if len(rows) >= 2:
+                break
+            time.sleep(1)
+    return rows
 
 
 def run_healing_flow(settings: Settings) -> bool:
