@@ -11,7 +11,7 @@ JARS_STAMP := target/.jars-installed
 VENV_STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv tools up down status demo test test-unit lint bench schema sql-ddl clean
+.PHONY: help setup jars venv tools up down status demo test test-unit lint bench bench-compare schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ bench: up ## benchmarks on the local stack (print figures; not tests)
 	$(BIN)/python -m bench.producer_throughput
 	$(BIN)/python -m bench.source_metadata_cost
 	$(BIN)/python -m bench.failures_throughput
+
+bench-compare: up ## the failure job side by side with the seed's consumer, Quix Streams and the limits (ARGS="--events 20000")
+	@$(BIN)/python -c "import quixstreams" 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/python -m bench.side_by_side $(ARGS)
 
 schema: venv ## export the JSON Schemas into schemas/
 	$(BIN)/argus-streams schema --out schemas
