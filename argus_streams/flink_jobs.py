@@ -23,6 +23,7 @@ JOBS: dict[str, Path] = {
     "failures": REPO_ROOT / "jobs" / "failures.py",
     "healing": REPO_ROOT / "jobs" / "healing.py",
     "dlq": REPO_ROOT / "jobs" / "dlq.py",
+    "knowledge-graph": REPO_ROOT / "jobs" / "knowledge_graph.py",
 }
 SUBMIT_TIMEOUT_S = 300
 _JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")

@@ -1,0 +1,129 @@
+"""The knowledge-graph job's logic, without Flink: records -> requests -> graph rows and codebase.analyzed events.
+
+Fields read beyond payloads.py's models (extra payload fields are kept by the contract):
+- test.created: `targets` (or `test_spec.targets`): the code the test exercises, as "path::Qual.name",
+  "Qual.name" or "name"; each is linked (Test)-[:TESTS]->(Function|Class) in the test's project.
+- test.failed: `failure_details.stack_trace`: every frame naming a function of the project links
+  (Test)-[:FAILED_IN {signature}]->(Function); the signature is the failure job's, so it joins its Failure.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from argus_streams import dlq, signature
+from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, stable_id
+from argus_streams.codegraph.frames import stack_frames
+from argus_streams.codegraph.model import PROJECT, Extraction
+from argus_streams.events import ArgusEvent, EventType
+from argus_streams.failures import UnexpectedEventType, iso_utc
+from argus_streams.payloads import CodebaseAnalyzed, CodebaseIngested, TestCreated, TestFailed, parse_payload
+
+KG_EVENTS = frozenset({EventType.CODEBASE_INGESTED, EventType.TEST_CREATED, EventType.TEST_FAILED})
+SOURCE = "argus-flink-knowledge-graph"
+MAX_REPORTED_ERRORS = 20  # parse errors listed by path in codebase.analyzed (all are counted)
+MAX_SPEC_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class Request:
+    """One valid event for the job, with the Kafka record it came from (for the DLQ's error context)."""
+
+    event: ArgusEvent
+    payload: Any
+    record: dlq.SourceRecord
+
+    @property
+    def key(self) -> str:
+        """(tenant, documented partition key): project_id for codebase events, test_suite_id for test events."""
+        return f"{self.event.tenant_id}\x00{self.event.partition_key().decode()}"
+
+    @property
+    def kind(self) -> EventType:
+        return self.event.event_type
+
+
+def parse_request(record: dlq.SourceRecord) -> Request:
+    """Raises EventValidationError / UnexpectedEventType for anything the job cannot use (-> DLQ)."""
+    event = ArgusEvent.from_json(record.value or b"")
+    if event.event_type not in KG_EVENTS:
+        raise UnexpectedEventType(f"event_type {event.event_type.value!r} is not read by the knowledge-graph job")
+    return Request(event=event, payload=parse_payload(event), record=record)
+
+
+def project_node_id(tenant: str, project: str) -> str:
+    return stable_id(tenant, project, PROJECT, project)
+
+
+def _targets(payload: TestCreated) -> list[str]:
+    extra = payload.model_extra or {}
+    targets = extra.get("targets")
+    if targets is None and isinstance(payload.test_spec, dict):
+        targets = payload.test_spec.get("targets")
+    if targets is None:
+        return []
+    if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+        raise ValueError("payload.targets: expected a list of non-empty strings")
+    return sorted(set(targets))
+
+
+def created_row(event: ArgusEvent, payload: TestCreated) -> dict[str, Any]:
+    spec = payload.test_spec if isinstance(payload.test_spec, str) or payload.test_spec is None \
+        else json.dumps(payload.test_spec, sort_keys=True)
+    return {"kind": "created", "tenant_id": event.tenant_id, "test_id": payload.test_id,
+            "project_id": payload.project_id, "project_node": project_node_id(event.tenant_id, payload.project_id),
+            "name": payload.test_name, "test_type": payload.test_type, "suite_id": payload.test_suite_id,
+            "spec": spec[:MAX_SPEC_CHARS] if spec else None, "targets": _targets(payload)}
+
+
+def failed_row(event: ArgusEvent, payload: TestFailed) -> dict[str, Any]:
+    details = payload.failure_details
+    sig = signature.compute(details.model_dump())
+    return {"kind": "failed", "tenant_id": event.tenant_id, "test_id": payload.test_id,
+            "project_id": payload.project_id, "signature": sig.id, "error_type": sig.error_type,
+            "failed_at": iso_utc(event.timestamp), "frames": stack_frames(details.stack_trace)}
+
+
+def graph_row(request: Request) -> dict[str, Any]:
+    if isinstance(request.payload, TestCreated):
+        return created_row(request.event, request.payload)
+    if isinstance(request.payload, TestFailed):
+        return failed_row(request.event, request.payload)
+    raise TypeError(f"no graph row for {request.kind.value}")
+
+
+def analyzed_id(ingested_event_id: str) -> str:
+    """A stable id per ingested event: a replay after a restart publishes the same event id (consumers dedupe)."""
+    derived = uuid.uuid5(uuid.NAMESPACE_URL, f"argus:codebase.analyzed:{ingested_event_id}")
+    return str(uuid.UUID(bytes=derived.bytes, version=4))
+
+
+def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, changes: GraphDiff,
+                   duration_ms: float, now: datetime | None = None) -> ArgusEvent:
+    """codebase.analyzed for an ingested codebase: counts of what it holds and of what was written."""
+    payload: CodebaseIngested = request.payload
+    errors = extraction.parse_errors
+    body = {
+        "project_id": payload.project_id,
+        "files": len(extraction.files),
+        "entities": graph.entity_count,
+        "edges": len(graph.edges),
+        "parse_errors": len(errors),
+        "duration_ms": round(duration_ms, 1),
+        "commit_sha": payload.commit_sha,
+        "codebase_path": payload.codebase_path,
+        "nodes_written": len(changes.nodes), "nodes_deleted": len(changes.gone_nodes),
+        "edges_written": len(changes.edges), "edges_deleted": len(changes.gone_edges),
+        "parse_error_files": dict(sorted(errors.items())[:MAX_REPORTED_ERRORS]),
+    }
+    CodebaseAnalyzed.model_validate(body)  # the contract's required fields, checked before publishing
+    return ArgusEvent(
+        event_id=analyzed_id(request.event.event_id), event_type=EventType.CODEBASE_ANALYZED,
+        timestamp=now or datetime.now(UTC), source=SOURCE, tenant_id=request.event.tenant_id,
+        correlation_id=request.event.correlation_id, payload=body,
+        metadata={"ingested_event_id": request.event.event_id},
+    )

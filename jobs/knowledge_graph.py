@@ -1,0 +1,200 @@
+"""Knowledge graph: codebase.ingested + test.created + test.failed -> code graph in FalkorDB and Neo4j.
+
+    argus-streams job submit knowledge-graph     (flink run -py jobs/knowledge_graph.py on the session cluster)
+
+Extract -> Cognify -> Load runs in async I/O (argus_streams/codegraph); each ingested codebase yields a
+codebase.analyzed event, bad input and refused paths a dead letter, both through one Kafka sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pyflink.common import Row, Time, Types, WatermarkStrategy
+from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
+
+from argus_streams import dlq
+from argus_streams.batching import MicroBatcher
+from argus_streams.codegraph import CodebaseError, analyze
+from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, graph_row, parse_request
+from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
+from argus_streams.events import EventType, topic_for
+from argus_streams.flink_kit import (
+    OUT_RECORD_TYPE,
+    RECORD_TYPE,
+    create_env,
+    dead_letter_row,
+    job_parser,
+    job_settings,
+    kafka_sink,
+    kafka_source,
+)
+from argus_streams.graph import is_data_error
+from argus_streams.job_metrics import JobMetrics
+from argus_streams.settings import Settings
+
+JOB_NAME = "argus-knowledge-graph"
+GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # a big codebase is extracted and written in one call
+GRAPH_CAPACITY = 100
+# As the failure job: transient errors are retried inside (GraphSink's backoff), then by Flink; data never.
+GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
+    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
+    result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
+)
+DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
+
+
+class ParseRecords(ProcessFunction):
+    """Kafka record -> Request; anything that does not parse goes to the DLQ side output."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
+        record = dlq.SourceRecord.from_row(row)
+        try:
+            request = parse_request(record)
+        except Exception as exc:  # bad input of any kind is routed, with its context, never raised
+            self.metrics.count("dlq_records", error_type=type(exc).__name__)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE)
+            return
+        self.metrics.count("events", event_type=request.kind.value.replace(".", "_"))
+        yield request
+
+
+class KnowledgeGraphLoad(AsyncFunction):
+    """Codebases: extract + cognify in a thread, then the diff against each store. Tests: batched links.
+
+    One codebase event per project at a time (a per-key lock: the stream is keyed by project, so one
+    subtask owns a project and its diffs never race). Returns codebase.analyzed records and dead letters.
+    """
+
+    def __init__(self, settings: Settings, neo4j: bool = True):
+        self.settings = settings
+        self.neo4j = neo4j
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._sink: CodeGraphSink | None = None  # created on the operator's event loop, at first use
+        self._batcher: MicroBatcher[dict] | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def _ready(self) -> tuple[CodeGraphSink, MicroBatcher[dict]]:
+        if self._sink is None or self._batcher is None:
+            self._sink = CodeGraphSink(self.settings, neo4j=self.neo4j)
+            self._batcher = MicroBatcher(self._write_tests)
+        return self._sink, self._batcher
+
+    async def _write_tests(self, rows: Sequence[dict]) -> None:
+        sink, _ = self._ready()
+        created = [r for r in rows if r["kind"] == "created"]
+        failed = [r for r in rows if r["kind"] == "failed"]
+        statements = (created_statements(created) if created else []) + (failed_statements(failed) if failed else [])
+        await sink.apply(statements)
+        self.metrics.count("graph_write_rows", len(rows))
+
+    async def async_invoke(self, value: Any) -> list:
+        request: Request = value[1] if isinstance(value, Row) else value  # keyed input: Row(key, value)
+        if request.kind is EventType.CODEBASE_INGESTED:
+            lock = self._locks.setdefault(request.key, asyncio.Lock())
+            async with lock:
+                return await self._codebase(request)
+        return await self._test(request)
+
+    async def _codebase(self, request: Request) -> list:
+        sink, _ = self._ready()
+        started = time.perf_counter()
+        payload = request.payload
+        try:
+            graph, extraction = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+                analyze, payload.codebase_path, self.settings.codebase_root, request.event.tenant_id,
+                payload.project_id))
+            changes = await sink.sync(graph)
+        except Exception as exc:
+            if not (isinstance(exc, CodebaseError) or is_data_error(exc)):
+                raise  # a store down past the retry deadline: fail the task, restart from the checkpoint
+            return [self._dead_letter(request, exc)]
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        event = analyzed_event(request, graph, extraction, changes, elapsed_ms)
+        self.metrics.count("codebases_analyzed")
+        self.metrics.count("parse_errors", event.payload["parse_errors"])
+        self.metrics.gauge("codebase_last_ms", round(elapsed_ms))
+        headers = {"tenant_id": event.tenant_id, "correlation_id": event.correlation_id, "source": SOURCE}
+        return [Row(event.topic(self.settings.topic_prefix), event.payload["project_id"], event.to_json(), headers)]
+
+    async def _test(self, request: Request) -> list:
+        sink, batcher = self._ready()
+        try:
+            row = graph_row(request)
+        except ValueError as exc:
+            return [self._dead_letter(request, exc)]
+        try:
+            await batcher.submit(row)
+            return []
+        except Exception as batch_error:
+            if not is_data_error(batch_error):
+                raise
+        try:  # the batch held bad data: write this row alone to find out whether it is the culprit
+            await self._write_tests([row])
+            return []
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            return [self._dead_letter(request, exc)]
+
+    def _dead_letter(self, request: Request, error: BaseException) -> Row:
+        self.metrics.count("dlq_records", error_type=type(error).__name__)
+        return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE)
+
+    def close(self) -> None:
+        if self._sink is not None:
+            try:
+                asyncio.get_event_loop().run_until_complete(self._sink.close())
+            except RuntimeError:
+                pass  # the operator's loop is already gone; connections close with the process
+
+
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-knowledge-graph",
+                   neo4j: bool = True) -> None:
+    prefix = settings.topic_prefix
+    topics = [topic_for(t, prefix) for t in (EventType.CODEBASE_INGESTED, EventType.TEST_CREATED,
+                                             EventType.TEST_FAILED)]
+    records: DataStream = env.from_source(
+        kafka_source(settings, topics, group_id), WatermarkStrategy.no_watermarks(),
+        "Kafka: codebase.ingested + test.created + test.failed", type_info=RECORD_TYPE,
+    ).uid("knowledge-graph-kafka-source")
+    requests = records.process(ParseRecords(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Parse and validate").uid("knowledge-graph-parse")
+    keyed = requests.key_by(lambda request: request.key, key_type=Types.STRING())
+    outputs = AsyncDataStream.unordered_wait_with_retry(
+        keyed, KnowledgeGraphLoad(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY,
+        OUT_RECORD_TYPE,
+    ).name("Extract, cognify, load: FalkorDB + Neo4j (async, by project / suite)") \
+        .uid("knowledge-graph-load").disable_chaining()
+    outputs.union(requests.get_side_output(DLQ_TAG)) \
+        .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-out")) \
+        .name("Kafka: codebase.analyzed + argus.dlq").uid("knowledge-graph-sink")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = job_parser(__doc__, "argus-flink-knowledge-graph")
+    parser.add_argument("--codebase-root", help="read codebases only under this directory (default: $CODEBASE_ROOT)")
+    args = parser.parse_args(argv)
+    settings = job_settings(args)
+    if args.codebase_root:
+        settings = settings.model_copy(update={"codebase_root": args.codebase_root})
+    env = create_env(args.parallelism)
+    build_pipeline(env, settings, group_id=args.group_id)
+    env.execute(JOB_NAME)
+
+
+if __name__ == "__main__":
+    main()
