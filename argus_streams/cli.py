@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from argus_streams import cli_sql
 
     cli_sql.register(sub)
+    from argus_streams import cli_graph
+
+    cli_graph.register(sub)
     return parser
 
 

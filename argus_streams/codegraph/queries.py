@@ -79,3 +79,40 @@ def function_report(settings: Settings, tenant: str, project: str, function: str
     params = {"tenant": tenant, "project": project, "function": function}
     return {"failures": rows(settings, store, FUNCTION_REPORT, params),
             "tests": rows(settings, store, TESTED_BY, params)}
+
+COUNT_NODES = """
+MATCH (n:{label} {{tenant_id: $tenant, project_id: $project}}) WHERE n.hash IS NOT NULL RETURN count(n) AS n
+"""
+COUNT_EDGES = """
+MATCH (a:{label} {{tenant_id: $tenant, project_id: $project}})-[r]->(b)
+WHERE a.hash IS NOT NULL AND b.hash IS NOT NULL
+RETURN type(r) AS type, count(r) AS n
+"""
+COUNT_LINKS = """
+MATCH (t:Test {tenant_id: $tenant})-[r:FAILED_IN|TESTS]->(n {tenant_id: $tenant, project_id: $project})
+WHERE t.hash IS NULL
+RETURN type(r) AS type, count(r) AS n
+"""
+PARSE_ERRORS = """
+MATCH (f:File {tenant_id: $tenant, project_id: $project}) WHERE f.parse_error IS NOT NULL
+RETURN f.qname AS path, f.parse_error AS error ORDER BY path
+"""
+PROJECT_TENANTS = "MATCH (p:Project {project_id: $project}) RETURN DISTINCT p.tenant_id AS tenant ORDER BY tenant"
+
+
+def tenants_of(settings: Settings, project: str, store: str = "falkordb") -> list[str]:
+    return [row["tenant"] for row in rows(settings, store, PROJECT_TENANTS, {"project": project})]
+
+
+def project_summary(settings: Settings, tenant: str, project: str, store: str = "falkordb") -> dict[str, Any]:
+    """Nodes by label, code edges by type, event links (tests created/failed) by type, and parse errors."""
+    params = {"tenant": tenant, "project": project}
+    nodes = {label: rows(settings, store, COUNT_NODES.format(label=label), params)[0]["n"] for label in LABELS.values()}
+    edges: dict[str, int] = {}
+    for label in LABELS.values():
+        for row in rows(settings, store, COUNT_EDGES.format(label=label), params):
+            edges[row["type"]] = edges.get(row["type"], 0) + row["n"]
+    links = {row["type"]: row["n"] for row in rows(settings, store, COUNT_LINKS, params)}
+    return {"nodes": nodes, "edges": dict(sorted(edges.items())), "links": dict(sorted(links.items())),
+            "event_tests": len({r["test"] for r in event_tests(settings, tenant, project, store)}),
+            "parse_errors": rows(settings, store, PARSE_ERRORS, params)}
