@@ -47,6 +47,10 @@ class StackLayout:
     ports: Ports = field(default_factory=Ports)
     host: str = "127.0.0.1"
 
+    def __post_init__(self) -> None:
+        # Servers run with their data folder as working directory: a relative path would point elsewhere.
+        object.__setattr__(self, "state_dir", Path(self.state_dir).absolute())
+
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
