@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -210,7 +211,10 @@ def main() -> None:
         started = time.perf_counter()
         reader = read_confluent if args.contender == "read-confluent" else read_kafka_python
         seen = reader(settings, args.group_id, args.expect)
-        print(json.dumps({"records": seen, "elapsed_s": time.perf_counter() - started}))
+        elapsed, usage = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+        # Exact figures of this whole process (the harness's sampler can miss a short life's last moments).
+        print(json.dumps({"records": seen, "elapsed_s": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime,
+                          "peak_rss_mb": usage.ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

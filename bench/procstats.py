@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -107,8 +108,8 @@ def start_py_spy(pids: list[int], out_dir: Path, rate: int = 50) -> list[tuple[s
     spies = []
     for pid in pids:
         path = out_dir / f"py-spy-{pid}.txt"
-        command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-                   "--nonblocking", "--output", str(path)]
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
+                   "--rate", str(rate), "--nonblocking", "--output", str(path)]
         spies.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
     return spies
 
