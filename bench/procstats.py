@@ -7,6 +7,7 @@ seen (processes that exit mid-phase keep what they had used).
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import psutil
 
 SAMPLE_INTERVAL_S = 0.2
+_LINE = re.compile(r":\d+\)$")
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -135,7 +137,7 @@ def hot_frames(collapsed: list[str], top: int = 15) -> dict[str, list[tuple[str,
         stack, _, count = line.rstrip().rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")
+        frames = [_LINE.sub(")", frame) for frame in stack.split(";")]  # by function, not by line
         total += int(count)
         own[frames[-1]] += int(count)
         for frame in set(frames):

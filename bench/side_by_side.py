@@ -241,7 +241,7 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
         if profile:
             pids = [p.pid for p in procstats.python_workers(state_dir)]
             spies = procstats.start_py_spy(pids, bench.out_dir / f"profile-{group}")
-        wait_graph(settings, expected, bench.timeout_s, lambda: True)
+        wait_graph(settings, expected, bench.timeout_s, lambda: job_alive(settings, job_id))
         phase.elapsed_s = time.perf_counter() - running
         if spies:
             phase.profile = summarise_profile(procstats.stop_py_spy(spies))
@@ -258,6 +258,11 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
         for left in (sampler, db_sampler):
             if left.is_alive():
                 left.stop()
+
+
+def job_alive(settings: Settings, job_id: str) -> bool:
+    return any(job.id == job_id and job.state not in ("FAILED", "CANCELED", "FINISHED")
+               for job in flink_jobs.list_jobs(settings))
 
 
 def summarise_profile(paths: list[Path]) -> dict:

@@ -86,8 +86,8 @@ def test_probes_have_one_signature_each():
 
 
 def test_hot_frames_self_and_inclusive_shares():
-    shares = hot_frames(["main;parse;loads 3", "main;write 1", "garbage"])
-    assert shares["self"][0] == ("loads", 0.75)
+    shares = hot_frames(["main;parse;loads (json.py:3) 2", "main;parse;loads (json.py:9) 1", "main;write 1", "x"])
+    assert shares["self"][0] == ("loads (json.py)", 0.75)
     assert dict(shares["inclusive"])["main"] == 1.0
 
 
