@@ -118,6 +118,8 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, settings, review,
         recovery_s = faults.wait_restored(settings, failures_job, since_ms=int(crash["at_ms"]))
         faults.wait_restored(settings, dlq_job, since_ms=int(crash["at_ms"]))
         print(f"TaskManager {crash['pid']} killed; failure job running again after {recovery_s:.1f}s")
+        wait_for(lambda: (not faults.orphaned_workers(stack), faults.orphaned_workers(stack)), timeout_s=30,
+                 what="the dead TaskManager's Python workers to be cleaned up by the watchdog")
 
         wait_for_graph(settings, events, tenants)
         letters = read_dlq(settings, expected=len(poison))
