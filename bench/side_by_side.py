@@ -420,13 +420,26 @@ def table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def wait_idle(settings: Settings, max_wait_s: float) -> None:
-    """Measure nothing while another job runs on the cluster (a soak, another benchmark)."""
+def busy_reason(settings: Settings, max_load: float) -> str:
+    try:
+        running = [j.name for j in flink_jobs.list_jobs(settings) if j.state == "RUNNING"]
+    except Exception as exc:  # an overloaded JobManager times out: try again later
+        return f"Flink REST did not answer ({type(exc).__name__})"
+    if running:
+        return f"jobs running on the cluster: {running}"
+    if max_load and os.getloadavg()[0] > max_load:
+        return f"load average {os.getloadavg()[0]:.1f} > {max_load}"
+    return ""
+
+
+def wait_idle(settings: Settings, max_wait_s: float, max_load: float) -> None:
+    """Measure nothing while another job runs on the cluster (a soak, another benchmark) or, with
+    --max-load, while the machine is busier than that."""
     deadline = time.monotonic() + max_wait_s
-    while running := [j.name for j in flink_jobs.list_jobs(settings) if j.state == "RUNNING"]:
+    while reason := busy_reason(settings, max_load):
         if time.monotonic() > deadline:
-            raise SystemExit(f"jobs still running on the cluster: {running}")
-        print(f"waiting: jobs running on the cluster: {running}", flush=True)
+            raise SystemExit(f"still busy after {max_wait_s:.0f}s: {reason}")
+        print(f"waiting: {reason}", flush=True)
         time.sleep(15)
 
 
@@ -440,6 +453,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the job's Python workers in an extra pass")
     parser.add_argument("--timeout", type=float, default=0, help="seconds per contender (default: N / 20 + 120)")
     parser.add_argument("--wait-idle", type=float, default=1800, help="seconds to wait for other jobs to end")
+    parser.add_argument("--max-load", type=float, default=0, help="wait for the 1-min load average to fall below")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default .state/side-by-side/...)")
     parser.add_argument("--port-offset", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -453,12 +467,13 @@ def main() -> None:
     out = args.out or out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     bench = Bench(stack, stack.settings(), workload(args.events), args.probes, args.probe_rate,
                   args.timeout or args.events / 20 + 120, out_dir)
-    wait_idle(bench.base, args.wait_idle)
+    wait_idle(bench.base, args.wait_idle, args.max_load)
     rows = bulk_rows(bench.events) if "bulk-unwind" in contenders else []
     size = sum(len(e.to_bytes()) for e in bench.events) / len(bench.events)
     loads = [os.getloadavg()[0]]
     phases: list[Phase] = []
     for run in range(1, args.runs + 1):
+        wait_idle(bench.base, args.wait_idle, args.max_load)
         phases += one_run(bench, run, contenders, rows, profile=args.profile and run == args.runs)
         loads.append(os.getloadavg()[0])
     summary = summarise([p for p in phases if p.contender in contenders], contenders)
