@@ -81,7 +81,8 @@ def test_poison_input_ends_in_review_and_good_events_in_the_graph(stack, setting
     positions: dict[tuple[int, int], str] = {}
     for n, (kind, value) in enumerate(poison.items()):
         sent = sender.send(f"{prefix}.test.failed", key=f"bad-{n}".encode(), value=value,
-                           headers=[("tenant_id", tenants[0].encode()), ("correlation_id", f"c-{n}".encode())])
+                           headers=[("tenant_id", tenants[0].encode()), ("correlation_id", f"c-{n}".encode()),
+                                    ("x-trace", b"nul\x00inside")])  # PostgreSQL text refuses NUL
         meta = sent.get(timeout=30)
         positions[(meta.partition, meta.offset)] = kind
     sender.close()
