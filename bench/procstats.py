@@ -32,7 +32,8 @@ class TreeSampler(threading.Thread):
     """Peak RSS (bytes) and CPU seconds of `roots()` and every descendant, from start() to stop().
 
     `fresh=True` counts each process's CPU from zero (it was started for this phase); otherwise from what
-    it had used when first seen (a long-running server such as the TaskManager or FalkorDB).
+    it had used when first seen (a long-running server such as the TaskManager or FalkorDB), and the
+    descendants already there at start() (Python workers of earlier jobs, still exiting) are left out.
     """
 
     def __init__(self, roots: Callable[[], list[psutil.Process]], fresh: bool):
@@ -42,6 +43,7 @@ class TreeSampler(threading.Thread):
         self._base: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._done = threading.Event()
+        self._ignored: set[int] = set()
 
     def _tree(self) -> list[psutil.Process]:
         processes = []
@@ -55,6 +57,8 @@ class TreeSampler(threading.Thread):
     def sample(self) -> None:
         rss = 0
         for process in self._tree():
+            if process.pid in self._ignored:
+                continue
             try:
                 used, rss = _cpu(process), rss + process.memory_info().rss
             except psutil.Error:
@@ -69,6 +73,9 @@ class TreeSampler(threading.Thread):
             time.sleep(SAMPLE_INTERVAL_S)
 
     def start(self) -> None:
+        if not self.fresh:
+            roots = {root.pid for root in self.roots()}
+            self._ignored = {p.pid for p in self._tree() if p.pid not in roots}
         self.sample()  # the baseline, before anything of the phase runs
         super().start()
 
@@ -105,13 +112,14 @@ def server_on_port(name: str, port: int) -> list[psutil.Process]:
 # py-spy ----------------------------------------------------------------------------------------------------
 def start_py_spy(pids: list[int], out_dir: Path, rate: int = 50) -> list[tuple[subprocess.Popen, Path]]:
     """`py-spy record --format raw` (collapsed stacks) on each pid until stopped; --nonblocking keeps the
-    workers running at full speed while sampled."""
+    workers running at full speed while sampled, --gil samples only the thread running Python code (the
+    workers' gRPC threads otherwise fill the profile with waits)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     spies = []
     for pid in pids:
         path = out_dir / f"py-spy-{pid}.txt"
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
-                   "--rate", str(rate), "--nonblocking", "--output", str(path)]
+                   "--rate", str(rate), "--nonblocking", "--gil", "--output", str(path)]
         spies.append((subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), path))
     return spies
 
