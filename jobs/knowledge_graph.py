@@ -187,6 +187,10 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-kn
 def main(argv: list[str] | None = None) -> None:
     parser = job_parser(__doc__, "argus-flink-knowledge-graph")
     parser.add_argument("--codebase-root", help="read codebases only under this directory (default: $CODEBASE_ROOT)")
+    # One slot by default: codebases arrive seldom, and the local cluster's 8 slots hold the other three
+    # jobs at parallelism 2 plus this one with a slot to spare (the stack's health check wants a free slot).
+    # deploy/k8s/flink-knowledge-graph.yaml passes --parallelism 2.
+    parser.set_defaults(parallelism=1)
     args = parser.parse_args(argv)
     settings = job_settings(args)
     if args.codebase_root:

@@ -83,7 +83,7 @@ def submit(stack: Any, settings: Any, root: Path) -> str:
     job_id = flink_jobs.submit(
         settings, "knowledge-graph", stack_env=stack.layout.secrets_file,
         job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
-                  "--group-id", f"{settings.topic_prefix}-kg", "--codebase-root", str(root)),
+                  "--group-id", f"{settings.topic_prefix}-kg", "--codebase-root", str(root), "--parallelism", "2"),
     )
     flink_jobs.wait_running(settings, job_id)
     return job_id
