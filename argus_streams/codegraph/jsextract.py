@@ -168,8 +168,31 @@ class _Extractor:
                 elif value is not None and value.type == "class" and name:
                     self.klass(value)
                     names.append(name)
+                elif value is not None and value.type == "call_expression":
+                    self.require(declarator.child_by_field_name("name"), value)
             return names
         return []
+
+    def require(self, target: Node | None, call: Node) -> None:
+        """CommonJS: `const x = require("./y")` binds the module, `const { a, b: c } = require("./y")` names."""
+        args = (call.child_by_field_name("arguments") or call).named_children
+        if reference(call.child_by_field_name("function")) != "require" or not args or target is None:
+            return
+        module = string_value(args[0])
+        if module is None:
+            return
+        names: dict[str, str] = {}
+        if target.type == "identifier":
+            names[text(target)] = "*"
+        elif target.type == "object_pattern":
+            for part in target.named_children:
+                if part.type == "shorthand_property_identifier_pattern":
+                    names[text(part)] = text(part)
+                elif part.type == "pair_pattern":
+                    key, value = part.child_by_field_name("key"), part.child_by_field_name("value")
+                    if key is not None and value is not None and value.type == "identifier":
+                        names[text(value)] = text(key)
+        self.parsed.imports.append(Import(module, names))
 
     def export(self, node: Node) -> None:
         source = node.child_by_field_name("source")

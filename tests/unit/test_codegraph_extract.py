@@ -211,3 +211,29 @@ def test_routes_components_and_test_files_are_recognised() -> None:
     assert props["web/server/handlers.ts::loadCart"]["exported"] is False  # not in an export statement
     assert props["web/src/api/client.ts::request"]["async"] is True
     assert props["api/models.py::Cart.add"]["method"] is True
+
+
+def test_commonjs_require_binds_modules_and_names(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib/util.js").write_text("function slug(s) { return s.trim(); }\nmodule.exports = { slug };\n")
+    (tmp_path / "app.js").write_text(
+        'const util = require("./lib/util");\nconst { slug: toSlug } = require("./lib/util.js");\n'
+        "function a(x) { return util.slug(x); }\nfunction b(x) { return toSlug(x); }\n")
+    extraction = extract_codebase(tmp_path)
+    assert relation_set(extraction, "IMPORTS") == {("app.js", "lib/util.js")}
+    assert relation_set(extraction, "CALLS") == {("app.js::a", "lib/util.js::slug"), ("app.js::b", "lib/util.js::slug")}
+
+
+def test_python_relative_imports_and_package_re_exports(tmp_path: Path) -> None:
+    (tmp_path / "pkg/sub").mkdir(parents=True)
+    (tmp_path / "pkg/__init__.py").write_text("from .core import run\n")
+    (tmp_path / "pkg/core.py").write_text("from .sub import util\n\n\ndef run():\n    return util.helper()\n")
+    (tmp_path / "pkg/sub/__init__.py").write_text("")
+    (tmp_path / "pkg/sub/util.py").write_text("from ..core import run\n\n\ndef helper():\n    return 1\n")
+    (tmp_path / "main.py").write_text("from pkg import run\n\n\ndef main():\n    run()\n")
+    extraction = extract_codebase(tmp_path)
+    assert relation_set(extraction, "CALLS") == {("main.py::main", "pkg/core.py::run"),
+                                                  ("pkg/core.py::run", "pkg/sub/util.py::helper")}
+    assert relation_set(extraction, "IMPORTS") == {
+        ("main.py", "pkg/__init__.py"), ("pkg/__init__.py", "pkg/core.py"), ("pkg/core.py", "pkg/sub/__init__.py"),
+        ("pkg/core.py", "pkg/sub/util.py"), ("pkg/sub/util.py", "pkg/core.py")}
