@@ -20,7 +20,7 @@ from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
-from argus_streams.codegraph import CodebaseError, analyze
+from argus_streams.codegraph import analyze
 from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
 from argus_streams.events import EventType, topic_for
@@ -117,9 +117,12 @@ class KnowledgeGraphLoad(AsyncFunction):
             graph, extraction = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
                 analyze, payload.codebase_path, self.settings.codebase_root, request.event.tenant_id,
                 payload.project_id))
+        except Exception as exc:  # refused, missing, or anything the codebase does to the extractor: the event's
+            return [self._dead_letter(request, exc)]
+        try:
             changes = await sink.sync(graph)
         except Exception as exc:
-            if not (isinstance(exc, CodebaseError) or is_data_error(exc)):
+            if not is_data_error(exc):
                 raise  # a store down past the retry deadline: fail the task, restart from the checkpoint
             return [self._dead_letter(request, exc)]
         elapsed_ms = (time.perf_counter() - started) * 1000

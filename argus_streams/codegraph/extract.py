@@ -50,9 +50,12 @@ def parse_file(path: str, full: Path) -> ParsedFile:
     except OSError as exc:
         return ParsedFile(path, language, "", error=f"{type(exc).__name__}: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
-    if language == "python":
-        return pyextract.parse_python(path, data, digest)
-    return jsextract.parse_js(path, data, digest)
+    try:
+        if language == "python":
+            return pyextract.parse_python(path, data, digest)
+        return jsextract.parse_js(path, data, digest)
+    except Exception as exc:  # an extractor bug on one odd file must not lose the codebase (or loop the job)
+        return ParsedFile(path, language, digest, error=f"ExtractorError: {type(exc).__name__}: {exc}")
 
 
 def python_module(path: str) -> str:

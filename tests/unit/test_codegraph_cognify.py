@@ -201,3 +201,15 @@ def test_test_event_statements() -> None:
     linked = created_statements([{"tenant_id": TENANT, "test_id": "t1", "targets": ["Cart.add"]}])
     assert len(linked) == 3 and "Function" in linked[1][0] and "Class" in linked[2][0]
     assert "FAILED_IN" in failed_statements([{}])[0][0]
+
+
+def test_an_extractor_failure_on_one_file_is_that_file_s_parse_error(root: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(path: str, data: bytes, digest: str) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(extract.jsextract, "parse_js", explode)
+    graph, extraction = analyze("shop", root, TENANT, PROJECT)
+    assert len(extraction.parse_errors) == 14  # every TypeScript file; the Python ones are all there
+    assert all(e.startswith("ExtractorError: RecursionError") for e in extraction.parse_errors.values())
+    python = [n for n in graph.nodes.values() if n.props.get("path", "").endswith(".py") and n.label != "File"]
+    assert len(python) == 6 + 20 + 4  # classes, functions, tests
