@@ -176,7 +176,8 @@ class FlinkService(Service):
                 overview = json.load(response)
         except (OSError, ValueError):
             return False
-        return overview.get("taskmanagers", 0) >= 1 and overview.get("slots-available", 0) >= 1
+        # Slots, not free slots: a cluster whose slots all run jobs is healthy (and must not be restarted).
+        return overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) >= 1
 
     # Process handling: two daemons found by the scripts' pid files --------------------------------
     def _live(self, daemon: str) -> list[int]:
