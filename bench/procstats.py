@@ -86,6 +86,11 @@ class TreeSampler(threading.Thread):
         self.sample()
         return self.peak_rss / 2**20, sum(self._last[pid] - self._base[pid] for pid in self._last)
 
+    def roots_cpu(self) -> float:
+        """CPU seconds of the roots alone (the TaskManager JVM without its Python workers)."""
+        roots = {root.pid for root in self.roots()}
+        return sum(self._last[pid] - self._base[pid] for pid in self._last if pid in roots)
+
 
 def taskmanagers(state_dir: Path) -> list[psutil.Process]:
     """The TaskManager JVMs of the stack in `state_dir` (its log file lives there); Python workers are children."""

@@ -67,6 +67,7 @@ class Phase:
     cpu_s: float | None = None
     falkordb_cpu_s: float | None = None
     startup_s: float | None = None
+    jvm_cpu_s: float | None = None  # flink: the TaskManager JVM's share of cpu_s (the rest: Python workers)
     load_1m: float = 0.0
     error: str = ""
     profile: dict = field(default_factory=dict)
@@ -246,6 +247,7 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
         if spies:
             phase.profile = summarise_profile(procstats.stop_py_spy(spies))
         phase.peak_rss_mb, phase.cpu_s = sampler.stop()
+        phase.jvm_cpu_s = sampler.roots_cpu()
         phase.falkordb_cpu_s = db_sampler.stop()[1]
         phase.events = expected
         check_graph(settings, bench.events + bench.published_probes[:expected - len(bench.events)], phase)
@@ -351,7 +353,7 @@ def one_run(bench: Bench, run: int, contenders: list[str], rows: list[dict], pro
             print(f"  {format_phase(phase)}", flush=True)
             phases.append(phase)
         if profile:
-            phase = Phase("flink-profiled", run)
+            phase = Phase("flink-profiled", run, load_1m=os.getloadavg()[0])
             settings = bench.settings(prefix, f"{prefix}-profile")
             try:
                 run_flink(bench, phase, settings, f"{prefix}-profile", profile=True)
@@ -387,7 +389,7 @@ def summarise(phases: list[Phase], contenders: list[str]) -> dict[str, dict]:
             "events_per_s": statistics.median(rates) if rates else None,
             "min": min(rates) if rates else None, "max": max(rates) if rates else None,
             **{attr: median_of(mine, attr) for attr in
-               ("p50_ms", "p99_ms", "peak_rss_mb", "cpu_s", "falkordb_cpu_s", "startup_s")},
+               ("p50_ms", "p99_ms", "peak_rss_mb", "cpu_s", "jvm_cpu_s", "falkordb_cpu_s", "startup_s")},
         }
     return summary
 
