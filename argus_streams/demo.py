@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -30,15 +31,43 @@ REVIEW_TIMEOUT_S = 60
 
 
 def ensure_jobs(settings: Settings, stack: Stack) -> None:
-    """Submit every job that is not already running on the session cluster."""
+    """Submit every job that is not running on the session cluster, resuming its last retained checkpoint.
+
+    A stack that was stopped (`make down`) kept its jobs' last checkpoints: resuming from them keeps the
+    keyed state (counts, histories), as a production upgrade resumes from a savepoint.
+    """
     running = {job.name for job in flink_jobs.list_jobs(settings) if job.state == "RUNNING"}
+    submitted_file = stack.layout.run_dir / "demo-jobs.json"
+    submitted = json.loads(submitted_file.read_text()) if submitted_file.is_file() else {}
     for name in flink_jobs.JOBS:
         if f"argus-{name}" in running:
             print(f"job {name}: already running")
             continue
-        job_id = flink_jobs.submit(settings, name, stack_env=stack.layout.secrets_file)
+        resume = latest_retained_checkpoint(stack, submitted.get(name))
+        try:
+            job_id = flink_jobs.submit(settings, name, stack_env=stack.layout.secrets_file, from_path=resume)
+        except flink_jobs.JobError as exc:
+            if resume is None:
+                raise
+            print(f"job {name}: its last checkpoint does not fit this version of the job ({exc}); starting fresh")
+            resume = None
+            job_id = flink_jobs.submit(settings, name, stack_env=stack.layout.secrets_file)
         flink_jobs.wait_running(settings, job_id)
-        print(f"job {name}: running as {job_id}  ({settings.flink_rest_url}/#/job/running/{job_id}/overview)")
+        submitted[name] = job_id
+        submitted_file.write_text(json.dumps(submitted))
+        origin = f", resumed from {resume}" if resume else ""
+        print(f"job {name}: running as {job_id}{origin}  ({settings.flink_rest_url}/#/job/running/{job_id}/overview)")
+
+
+def latest_retained_checkpoint(stack: Stack, job_id: str | None) -> str | None:
+    """The newest complete checkpoint (`chk-N/_metadata`) a job of this stack left behind, if any."""
+    if not job_id:
+        return None
+    folder = stack.layout.data_dir("flink") / "checkpoints" / job_id
+    complete = [chk for chk in folder.glob("chk-*") if (chk / "_metadata").is_file()]
+    if not complete:
+        return None
+    return str(max(complete, key=lambda chk: int(chk.name.split("-", 1)[1])))
 
 
 def publish_and_read_back(settings: Settings) -> bool:

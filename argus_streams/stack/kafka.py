@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from argus_streams.errors import ConfigurationError, ServiceStartError
-from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command
+from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command, port_open
 
 KAFKA_JARS = REPO_ROOT / "target" / "kafka"
 MECHANISM = "SCRAM-SHA-512"
@@ -189,6 +189,8 @@ class KafkaService(Service):
         """
         from kafka.admin import KafkaAdminClient
 
+        if not port_open(self.layout.host, self.layout.ports.kafka):
+            return False  # still starting: no client, so no "connection refused" errors logged at each poll
         default_factory = KafkaAdminClient.DEFAULT_CONFIG["kafka_client"]
         clients: list = []
 
