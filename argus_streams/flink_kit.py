@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+from pyflink.datastream import CheckpointingMode, OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import (
     KafkaOffsetResetStrategy,
@@ -26,6 +26,7 @@ from pyflink.util.java_utils import load_java_class
 from argus_streams import dlq
 from argus_streams.errors import ConfigurationError
 from argus_streams.events import EventType, topic_for
+from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 from argus_streams.stack.base import REPO_ROOT
 
@@ -56,6 +57,8 @@ OUT_RECORD_TYPE = Types.ROW_NAMED(
     ["topic", "key", "value", "headers"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.MAP(Types.STRING(), Types.STRING())],
 )
+# The side output every job routes bad input to (tags are equal by name and type).
+DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 
 
 def lib_jars() -> list[str]:
@@ -139,9 +142,13 @@ def java_instance(class_name: str) -> Any:
     return load_java_class(class_name).newInstance()
 
 
-def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str, source: str) -> Row:
+def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str, source: str,
+                    metrics: JobMetrics | None = None) -> Row:
     """The DLQ record (OUT_RECORD_TYPE): the seed's DLQ event, keyed by the original key, with the
-    original headers plus the retry count the DLQ processor reads back."""
+    original headers plus the retry count the DLQ processor reads back. Counted in `metrics` (the
+    operator's `dlq_records` by error type) when given."""
+    if metrics is not None:
+        metrics.count("dlq_records", error_type=type(error).__name__)
     event = dlq.dead_letter(record, error, source)
     headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
     return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)

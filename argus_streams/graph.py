@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import redis
 from falkordb import FalkorDB as SyncFalkorDB
 from falkordb.asyncio import FalkorDB
-from neo4j import AsyncGraphDatabase
+from neo4j import AsyncDriver, AsyncGraphDatabase
 from neo4j.exceptions import (
     AuthError,
     ClientError,
@@ -189,12 +189,17 @@ class FalkorGraphWriter:
         await self._db.connection.aclose()
 
 
+def neo4j_async_driver(settings: Settings) -> AsyncDriver:
+    """The jobs' Neo4j driver: short connect and retry bounds, so an outage surfaces to retry_transient."""
+    return AsyncGraphDatabase.driver(
+        settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+        connection_timeout=5, max_transaction_retry_time=5,
+    )
+
+
 class Neo4jGraphWriter:
     def __init__(self, settings: Settings):
-        self._driver = AsyncGraphDatabase.driver(
-            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-            connection_timeout=5, max_transaction_retry_time=5,
-        )
+        self._driver = neo4j_async_driver(settings)
         self._indexed = False
 
     async def ensure_indexes(self) -> None:

@@ -21,6 +21,7 @@ from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
 from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
 from argus_streams.flink_kit import (
+    DLQ_TAG,
     OUT_RECORD_TYPE,
     RECORD_TYPE,
     create_env,
@@ -46,7 +47,6 @@ GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
     result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
 )
 
-DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
 
 
@@ -64,8 +64,7 @@ class ParseRecords(ProcessFunction):
         try:
             run = parse_run(record.value)  # type: ignore[arg-type]
         except Exception as exc:  # bad input of any kind is routed, with its context, never raised
-            self.metrics.count("dlq_records", error_type=type(exc).__name__)
-            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME, self.metrics)
             return
         self.metrics.count("events", event_type=run.event_type)
         yield run
@@ -148,8 +147,7 @@ class GraphWrite(AsyncFunction):
         except Exception as exc:
             if not is_data_error(exc):
                 raise
-            self.metrics.count("dlq_records", error_type=type(exc).__name__)
-            return [graph_error_row(row, exc, self.settings.topic_prefix)]
+            return [graph_error_row(row, exc, self.settings.topic_prefix, self.metrics)]
 
     def close(self) -> None:
         if self._sink is not None:
@@ -159,13 +157,13 @@ class GraphWrite(AsyncFunction):
                 pass  # the operator's loop is already gone; connections close with the process
 
 
-def graph_error_row(row: dict, error: BaseException, prefix: str) -> Row:
+def graph_error_row(row: dict, error: BaseException, prefix: str, metrics: JobMetrics | None = None) -> Row:
     """A graph upsert the databases refused: no Kafka record stands behind it, so its row is the value."""
     record = dlq.SourceRecord(
         topic=topic_for(EventType.TEST_FAILED, prefix), partition=None, offset=None,
         key=row.get("suite_id"), value=json.dumps(row).encode(), headers={"tenant_id": row["tenant_id"]},
     )
-    return dead_letter_row(record, error, prefix, SOURCE_NAME)
+    return dead_letter_row(record, error, prefix, SOURCE_NAME, metrics)
 
 
 def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:

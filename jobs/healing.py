@@ -16,6 +16,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from argus_streams import dlq
 from argus_streams.events import ArgusEvent, EventType, topic_for
 from argus_streams.flink_kit import (
+    DLQ_TAG,
     OUT_RECORD_TYPE,
     RECORD_TYPE,
     create_env,
@@ -40,7 +41,6 @@ IO_TIMEOUT = Time.minutes(2)
 HEAL_TIMEOUT = Time.minutes(2)
 CAPACITY = 500
 
-DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 REQUESTS_TAG = OutputTag("healing-requests", Types.PICKLED_BYTE_ARRAY())
 ACTIONS_TAG = OutputTag("fix-store-actions", Types.PICKLED_BYTE_ARRAY())
 
@@ -68,8 +68,7 @@ class Route(ProcessFunction):
                 raise ValueError(f"event_type {event.event_type.value!r} is not read by the healing job")
             parse_payload(event)
         except Exception as exc:  # bad input is routed with its context, never raised
-            self.metrics.count("dlq_records", error_type=type(exc).__name__)
-            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME, self.metrics)
             return
         self.metrics.count("events", event_type=event.event_type.value)
         if event.event_type is EventType.TEST_FAILED:

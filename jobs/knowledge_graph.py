@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
-from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
+from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
 from argus_streams import dlq
@@ -25,6 +25,7 @@ from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, gr
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
 from argus_streams.events import EventType, topic_for
 from argus_streams.flink_kit import (
+    DLQ_TAG,
     OUT_RECORD_TYPE,
     RECORD_TYPE,
     create_env,
@@ -46,7 +47,6 @@ GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
     max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
     result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
 )
-DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 
 
 class ParseRecords(ProcessFunction):
@@ -63,8 +63,7 @@ class ParseRecords(ProcessFunction):
         try:
             request = parse_request(record)
         except Exception as exc:  # bad input of any kind is routed, with its context, never raised
-            self.metrics.count("dlq_records", error_type=type(exc).__name__)
-            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE)
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE, self.metrics)
             return
         self.metrics.count("events", event_type=request.kind.value.replace(".", "_"))
         yield request
@@ -154,8 +153,7 @@ class KnowledgeGraphLoad(AsyncFunction):
             return [self._dead_letter(request, exc)]
 
     def _dead_letter(self, request: Request, error: BaseException) -> Row:
-        self.metrics.count("dlq_records", error_type=type(error).__name__)
-        return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE)
+        return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE, self.metrics)
 
     def close(self) -> None:
         if self._sink is not None:

@@ -13,11 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from neo4j import AsyncGraphDatabase
-
 from argus_streams.codegraph.cognify import CodeGraph, Edge, GraphDiff, diff
 from argus_streams.codegraph.model import EDGE_TYPES, LABELS
-from argus_streams.graph import falkordb_client, retry_transient
+from argus_streams.graph import falkordb_client, neo4j_async_driver, retry_transient
 from argus_streams.settings import Settings
 
 BATCH_ROWS = 1000
@@ -194,10 +192,7 @@ class FalkorCodeWriter:
 
 class Neo4jCodeWriter:
     def __init__(self, settings: Settings):
-        self._driver = AsyncGraphDatabase.driver(
-            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-            connection_timeout=5, max_transaction_retry_time=5,
-        )
+        self._driver = neo4j_async_driver(settings)
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
