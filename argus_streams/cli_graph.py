@@ -1,7 +1,8 @@
-"""`argus-streams graph PROJECT [--function NAME]`: what the code knowledge graph holds for a project.
+"""`argus-streams graph PROJECT [--function NAME | --like NAME | --like-text TEXT]`: the code knowledge graph.
 
 Counts by label and edge type; with --function, the tests that exercise it and the tests failing in it
-(joined to the failure job's Failure nodes for their counts).
+(joined to the failure job's Failure nodes for their counts); with --like / --like-text, the classes and
+functions nearest to a named one or to a description (code_embeddings in PostgreSQL, pgvector).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description=__doc__)
     graph.add_argument("project", help="the project_id of codebase.ingested")
     graph.add_argument("--function", metavar="NAME", help="a function: name, Class.method or path::qualified name")
+    graph.add_argument("--like", metavar="NAME",
+                       help="the code most like this class or function (name, Class.method or path::name)")
+    graph.add_argument("--like-text", metavar="TEXT", help="the code most like a description, e.g. 'format a price'")
+    graph.add_argument("--limit", type=int, default=5, help="how many similar entities (default 5)")
     graph.add_argument("--tenant", help="default: the only tenant that has this project")
     graph.add_argument("--store", choices=["falkordb", "neo4j"], default="falkordb")
     graph.add_argument("--graph", help="FalkorDB graph name (default: $FALKORDB_GRAPH)")
@@ -69,6 +74,35 @@ def format_function(name: str, report: dict[str, list[dict[str, Any]]]) -> list[
     return lines
 
 
+def format_similar(query: str, rows: list[dict[str, Any]]) -> list[str]:
+    lines = [f"code like {query}:"]
+    lines += [f"  {row['similarity']:.3f}  {row['kind']:<8} {row['qname']}" for row in rows] or ["  -"]
+    return lines
+
+
+def cmd_similar(settings: Settings, tenant: str, args: argparse.Namespace) -> int:
+    from argus_streams.codegraph.embed import embed
+    from argus_streams.codegraph.vectors import CodeVectorStore
+
+    with CodeVectorStore.from_settings(settings) as store:
+        try:
+            if args.like:
+                entity, rows = store.like(tenant, args.like, args.project, args.limit)
+                query = f"{entity['qname']} ({entity['kind']})"
+            else:
+                rows = store.nearest(tenant, embed([args.like_text])[0], args.project, args.limit)
+                entity, query = None, repr(args.like_text)
+        except LookupError as exc:
+            print(f"argus-streams: project {args.project}: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps({"project": args.project, "tenant": tenant, "like": entity or args.like_text,
+                          "similar": rows}, indent=2))
+    else:
+        print("\n".join(format_similar(query, rows)))
+    return 0
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from argus_streams.codegraph.queries import function_report, project_summary
 
@@ -79,6 +113,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
     tenant = _tenant(settings, args)
     if tenant is None:
         return 1
+    if args.like or args.like_text:
+        return cmd_similar(settings, tenant, args)
     summary = project_summary(settings, tenant, args.project, args.store)
     report = function_report(settings, tenant, args.project, args.function, args.store) if args.function else None
     if args.json:

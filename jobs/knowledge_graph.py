@@ -2,7 +2,8 @@
 
     argus-streams job submit knowledge-graph     (flink run -py jobs/knowledge_graph.py on the session cluster)
 
-Extract -> Cognify -> Load runs in async I/O (argus_streams/codegraph); each ingested codebase yields a
+Extract -> Cognify -> Load runs in async I/O (argus_streams/codegraph), then each class and function is
+embedded into PostgreSQL/pgvector (codegraph/vectors.py; --no-embeddings to skip); each ingested codebase yields a
 codebase.analyzed event, bad input and refused paths a dead letter, both through one Kafka sink.
 """
 
@@ -23,6 +24,7 @@ from argus_streams.batching import MicroBatcher
 from argus_streams.codegraph import analyze
 from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
+from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
 from argus_streams.events import EventType, topic_for
 from argus_streams.flink_kit import (
     DLQ_TAG,
@@ -35,7 +37,7 @@ from argus_streams.flink_kit import (
     kafka_sink,
     kafka_source,
 )
-from argus_streams.graph import is_data_error
+from argus_streams.graph import is_data_error, retry_transient
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 
@@ -70,18 +72,21 @@ class ParseRecords(ProcessFunction):
 
 
 class KnowledgeGraphLoad(AsyncFunction):
-    """Codebases: extract + cognify in a thread, then the diff against each store. Tests: batched links.
+    """Codebases: extract + cognify in a thread, then the diff against each store and the code vectors
+    (embedded in a thread, PostgreSQL/pgvector). Tests: batched links.
 
     One codebase event per project at a time (a per-key lock: the stream is keyed by project, so one
     subtask owns a project and its diffs never race). Returns codebase.analyzed records and dead letters.
     """
 
-    def __init__(self, settings: Settings, neo4j: bool = True):
+    def __init__(self, settings: Settings, neo4j: bool = True, embeddings: bool = True):
         self.settings = settings
         self.neo4j = neo4j
+        self.embeddings = embeddings
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._sink: CodeGraphSink | None = None  # created on the operator's event loop, at first use
+        self._vectors = CodeVectorStore.from_settings(self.settings) if self.embeddings else None
         self._batcher: MicroBatcher[dict] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
@@ -120,17 +125,28 @@ class KnowledgeGraphLoad(AsyncFunction):
             return [self._dead_letter(request, exc)]
         try:
             changes = await sink.sync(graph)
+            vectors = await self._sync_vectors(graph, extraction)
         except Exception as exc:
             if not is_data_error(exc):
                 raise  # a store down past the retry deadline: fail the task, restart from the checkpoint
             return [self._dead_letter(request, exc)]
         elapsed_ms = (time.perf_counter() - started) * 1000
-        event = analyzed_event(request, graph, extraction, changes, elapsed_ms)
+        event = analyzed_event(request, graph, extraction, changes, elapsed_ms, vectors)
         self.metrics.count("codebases_analyzed")
+        self.metrics.count("embeddings_written", vectors.written)
         self.metrics.count("parse_errors", event.payload["parse_errors"])
         self.metrics.gauge("codebase_last_ms", round(elapsed_ms))
         headers = {"tenant_id": event.tenant_id, "correlation_id": event.correlation_id, "source": SOURCE}
         return [Row(event.topic(self.settings.topic_prefix), event.payload["project_id"], event.to_json(), headers)]
+
+    async def _sync_vectors(self, graph: Any, extraction: Any) -> VectorDiff:
+        """After the graph: embed the new and changed classes and functions (a thread: numpy and psycopg2)."""
+        store = self._vectors
+        if store is None:
+            return VectorDiff()
+        loop = asyncio.get_running_loop()
+        return await retry_transient(lambda: loop.run_in_executor(None, store.sync, graph, extraction),
+                                     what="code vectors (PostgreSQL)")
 
     async def _test(self, request: Request) -> list:
         sink, batcher = self._ready()
@@ -156,6 +172,8 @@ class KnowledgeGraphLoad(AsyncFunction):
         return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE, self.metrics)
 
     def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
         if self._sink is not None:
             try:
                 asyncio.get_event_loop().run_until_complete(self._sink.close())
@@ -164,7 +182,7 @@ class KnowledgeGraphLoad(AsyncFunction):
 
 
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-knowledge-graph",
-                   neo4j: bool = True) -> None:
+                   neo4j: bool = True, embeddings: bool = True) -> None:
     prefix = settings.topic_prefix
     topics = [topic_for(t, prefix) for t in (EventType.CODEBASE_INGESTED, EventType.TEST_CREATED,
                                              EventType.TEST_FAILED)]
@@ -176,9 +194,9 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-kn
         .name("Parse and validate").uid("knowledge-graph-parse")
     keyed = requests.key_by(lambda request: request.key, key_type=Types.STRING())
     outputs = AsyncDataStream.unordered_wait_with_retry(
-        keyed, KnowledgeGraphLoad(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY,
+        keyed, KnowledgeGraphLoad(settings, neo4j, embeddings), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY,
         OUT_RECORD_TYPE,
-    ).name("Extract, cognify, load: FalkorDB + Neo4j (async, by project / suite)") \
+    ).name("Extract, cognify, load: FalkorDB + Neo4j + pgvector (async, by project / suite)") \
         .uid("knowledge-graph-load").disable_chaining()
     outputs.union(requests.get_side_output(DLQ_TAG)) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-out")) \
@@ -188,6 +206,8 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-kn
 def main(argv: list[str] | None = None) -> None:
     parser = job_parser(__doc__, "argus-flink-knowledge-graph")
     parser.add_argument("--codebase-root", help="read codebases only under this directory (default: $CODEBASE_ROOT)")
+    parser.add_argument("--no-embeddings", dest="embeddings", action="store_false",
+                        help="do not embed classes and functions into PostgreSQL (code_embeddings, pgvector)")
     # One slot by default: codebases arrive seldom, and the local cluster's 8 slots hold the other three
     # jobs at parallelism 2 plus this one with a slot to spare (the stack's health check wants a free slot).
     # deploy/k8s/flink-knowledge-graph.yaml passes --parallelism 2.
@@ -197,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.codebase_root:
         settings = settings.model_copy(update={"codebase_root": args.codebase_root})
     env = create_env(args.parallelism)
-    build_pipeline(env, settings, group_id=args.group_id)
+    build_pipeline(env, settings, group_id=args.group_id, embeddings=args.embeddings)
     env.execute(JOB_NAME)
 
 

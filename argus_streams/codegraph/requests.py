@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argus_streams import dlq, signature
 from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, stable_id
@@ -22,6 +22,9 @@ from argus_streams.codegraph.model import PROJECT, Extraction
 from argus_streams.events import ArgusEvent, EventType
 from argus_streams.failures import UnexpectedEventType, iso_utc
 from argus_streams.payloads import CodebaseAnalyzed, CodebaseIngested, TestCreated, TestFailed, parse_payload
+
+if TYPE_CHECKING:
+    from argus_streams.codegraph.vectors import VectorDiff
 
 KG_EVENTS = frozenset({EventType.CODEBASE_INGESTED, EventType.TEST_CREATED, EventType.TEST_FAILED})
 SOURCE = "argus-flink-knowledge-graph"
@@ -103,7 +106,8 @@ def analyzed_id(ingested_event_id: str) -> str:
 
 
 def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, changes: GraphDiff,
-                   duration_ms: float, now: datetime | None = None) -> ArgusEvent:
+                   duration_ms: float, vectors: VectorDiff | None = None, now: datetime | None = None,
+                   ) -> ArgusEvent:
     """codebase.analyzed for an ingested codebase: counts of what it holds and of what was written."""
     payload: CodebaseIngested = request.payload
     errors = extraction.parse_errors
@@ -118,6 +122,8 @@ def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, c
         "codebase_path": payload.codebase_path,
         "nodes_written": len(changes.nodes), "nodes_deleted": len(changes.gone_nodes),
         "edges_written": len(changes.edges), "edges_deleted": len(changes.gone_edges),
+        "embeddings_written": vectors.written if vectors else 0,
+        "embeddings_deleted": vectors.deleted if vectors else 0,
         "parse_error_files": dict(sorted(errors.items())[:MAX_REPORTED_ERRORS]),
     }
     CodebaseAnalyzed.model_validate(body)  # the contract's required fields, checked before publishing

@@ -1,6 +1,7 @@
 """The knowledge-graph job on the real stack: a codebase through Kafka -> the exact code graph in FalkorDB and
-Neo4j; re-ingests (same event, rename/delete/edit/broken file) -> the exact new graph; test events linked to
-code; paths outside CODEBASE_ROOT and bad records -> DLQ."""
+Neo4j and a vector per class and function in PostgreSQL; re-ingests (same event, rename/delete/edit/broken
+file) -> the exact new graph and vectors; test events linked to code; paths outside CODEBASE_ROOT and bad
+records -> DLQ; `argus-streams graph --like` answers from the job's vectors."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from argus_streams import flink_jobs
+from argus_streams.cli import main
 from argus_streams.codegraph.queries import code_graph, event_tests, failures_in_code, function_report
+from argus_streams.codegraph.vectors import CodeVectorStore
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.kafka_io import consumer
@@ -96,7 +101,14 @@ def assert_graph(settings: Any, tenant: str, expected: Graph) -> None:
         assert edges == expected[1], (store, edges ^ expected[1])
 
 
-def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_path: Path) -> None:  # noqa: ANN001
+def embedded(settings: Any, tenant: str) -> set[str]:
+    with CodeVectorStore.from_settings(settings) as store:
+        return set(store.vectors(tenant, PROJECT))
+
+
+def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_path: Path,  # noqa: ANN001
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     tenant = f"{settings.topic_prefix}-acme"
     root = tmp_path / "codebases"
     shutil.copytree(sample.SAMPLE, root / PROJECT)
@@ -121,6 +133,18 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
         assert event.payload["parse_errors"] == 0 and event.payload["nodes_written"] == 85
         assert event.correlation_id == first.correlation_id
         assert_graph(settings, tenant, expected_sample_graph())
+        assert event.payload["embeddings_written"] == 50
+        assert embedded(settings, tenant) == sample.CLASSES | sample.FUNCTIONS
+
+        # "Which code is like X", from the command line, over what the job stored.
+        monkeypatch.setenv("ARGUS_STACK_ENV", str(stack.layout.secrets_file))
+        capsys.readouterr()
+        assert main(["graph", PROJECT, "--tenant", tenant, "--like", "check_quantity", "--limit", "2", "--json"]) == 0
+        like = json.loads(capsys.readouterr().out)
+        assert like["like"]["qname"] == "api/validation.py::check_quantity"
+        assert [row["qname"] for row in like["similar"]] == ["web/src/models/cart.ts::CartModel.validate",
+                                                             "api/validation.py::ValidationError"]
+        assert main(["graph", PROJECT, "--tenant", "someone-else", "--like", "check_quantity"]) == 1
 
         # The same event again (a replayed record): nothing to write, the graph unchanged.
         producer.send(f"{settings.topic_prefix}.codebase.ingested", key=PROJECT.encode(), value=first.to_bytes())
@@ -129,6 +153,7 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
         assert (again.payload["nodes_written"], again.payload["nodes_deleted"], again.payload["edges_written"],
                 again.payload["edges_deleted"]) == (0, 0, 0, 0)
         assert again.event_id == event.event_id  # the same ingested event: the same analyzed id
+        assert (again.payload["embeddings_written"], again.payload["embeddings_deleted"]) == (0, 0)
         assert_graph(settings, tenant, expected_sample_graph())
 
         # Tests: one created with the code it names, failures whose stack frames name functions.
@@ -173,6 +198,9 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
         assert changed.payload["nodes_deleted"] == 4  # money.ts, formatPrice, applyRate, discount_rate
         assert changed.payload["nodes_written"] == 5  # pricing.py, rate_for, apply_discount, line_total, broken.py
         assert_graph(settings, tenant, expected_after_change())
+        assert (changed.payload["embeddings_written"], changed.payload["embeddings_deleted"]) == (3, 3)
+        assert embedded(settings, tenant) == {q for label, q in expected_after_change()[0]
+                                              if label in ("Class", "Function")}
         nodes, _ = code_graph(settings, tenant, PROJECT, "neo4j")
         assert nodes[("File", "api/broken.py")]["parse_error"].startswith("SyntaxError")
         # Links to code that still exists survive a re-ingest.
