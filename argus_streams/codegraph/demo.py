@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from argus_streams.codegraph.queries import project_summary, rows
+from argus_streams.codegraph.vectors import CodeVectorStore
 from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.kafka_io import consumer
@@ -17,6 +18,7 @@ from argus_streams.stack.base import REPO_ROOT
 
 SAMPLE = REPO_ROOT / "tests" / "codegraph_sample" / "shop"
 TENANT, PROJECT = "acme", "shop"
+LIKE = "check_quantity"  # "which code is like it": the TypeScript validation comes first
 TIMEOUT_S = 120
 PY_TRACE = '''Traceback (most recent call last):
   File "/ci/shop/tests/test_cart.py", line 20, in test_rejects_zero
@@ -76,10 +78,15 @@ def run_flow(settings: Settings) -> bool:
         return False
     print(f"  ingested {target}: {analyzed['files']} files, {analyzed['entities']} entities, {analyzed['edges']} "
           f"edges, {analyzed['parse_errors']} parse errors in {analyzed['duration_ms']:.0f} ms "
-          f"({analyzed['nodes_written']} nodes written, {analyzed['nodes_deleted']} deleted)")
+          f"({analyzed['nodes_written']} nodes written, {analyzed['nodes_deleted']} deleted, "
+          f"{analyzed.get('embeddings_written', 0)} embedded)")
     summary = project_summary(settings, TENANT, PROJECT)
     print("  graph: " + ", ".join(f"{label} {n}" for label, n in summary["nodes"].items())
           + "; " + ", ".join(f"{kind} {n}" for kind, n in summary["edges"].items()))
+    with CodeVectorStore.from_settings(settings) as vectors:
+        entity, similar = vectors.like(TENANT, LIKE, PROJECT, limit=3)
+    print(f"  code like {entity['qname']} (pgvector): "
+          + ", ".join(f"{row['qname']} {row['similarity']:.2f}" for row in similar))
     events = [failed(f"t-cart-{n % 2}", "unit", "ValidationError", PY_TRACE, n) for n in range(4)]
     events += [failed("t-cart-ui", "web", "RangeError", JS_TRACE, n) for n in range(2)]
     counted = sum(row["failures"] or 0 for row in joined(settings))  # earlier demo runs' failures
@@ -94,5 +101,6 @@ def run_flow(settings: Settings) -> bool:
     for row in found:
         print(f"    {row['function']:<45} {row['error_type']:<16} {row['failures'] or 0:>4} failures  "
               f"tests {', '.join(sorted(row['tests']))}")
-    print(f"  ask it yourself: argus-streams graph {PROJECT} --function check_quantity")
+    print(f"  ask it yourself: argus-streams graph {PROJECT} --function check_quantity; "
+          f"argus-streams graph {PROJECT} --like-text 'format a price'")
     return len(found) >= 4
