@@ -9,9 +9,11 @@ export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 MVN := mvn -q -B -Dmaven.repo.local=$(CURDIR)/.cache/m2
 JARS_STAMP := target/.jars-installed
 VENV_STAMP := $(VENV)/.installed
+COGNEE_VENV := .venv-cognee
+COGNEE_STAMP := $(COGNEE_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv tools up down status demo test test-unit lint bench bench-compare schema sql-ddl clean
+.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint bench bench-compare schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,11 +25,19 @@ $(VENV_STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
+$(COGNEE_STAMP): requirements-cognee.txt
+	@test -x $(COGNEE_VENV)/bin/python || $(PYTHON) -m venv $(COGNEE_VENV)
+	$(COGNEE_VENV)/bin/pip install -q --upgrade pip
+	$(COGNEE_VENV)/bin/pip install -q -r requirements-cognee.txt
+	@touch $@
+
 $(JARS_STAMP): pom.xml java/*/pom.xml
 	$(MVN) package
 	@touch $@
 
 venv: $(VENV_STAMP) ## create .venv and install the package with its pinned dependencies
+
+cognee: $(COGNEE_STAMP) ## the optional Cognee enrichment's own venv (.venv-cognee, ~1.6 GB; the tests use it)
 
 jars: $(JARS_STAMP) ## fetch the Kafka, Neo4j and Flink connector jars into target/ (Maven Central)
 
@@ -52,7 +62,7 @@ lint: venv ## ruff and mypy
 tools: ## promtool for the deploy/ tests (Debian package `prometheus`)
 	.ci/prepare-tools
 
-test: setup tools lint ## the whole suite; starts (and stops) its own stack on ports +10000
+test: setup cognee tools lint ## the whole suite; starts (and stops) its own stack on ports +10000
 	$(BIN)/pytest -q
 
 test-unit: venv ## unit tests only (no stack)

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     flink_rest_url: str = Field("http://127.0.0.1:8081", alias="FLINK_REST_URL")
     # Knowledge graph: codebase.ingested paths are read only under this directory; any other is refused.
     codebase_root: str = Field(str(DEFAULT_STATE_DIR.parent / "codebases"), alias="CODEBASE_ROOT")
+    # Optional Cognee enrichment of the knowledge graph (codegraph/enrich.py): the Python of its own venv
+    # (`make cognee`: .venv-cognee/bin/python; empty: off) and a file of its LLM_* / EMBEDDING_* settings
+    # (API keys included: a file, never job arguments, which the Flink web UI shows).
+    cognee_python: str = Field("", alias="COGNEE_PYTHON")
+    cognee_env_file: str = Field("", alias="COGNEE_ENV_FILE")
     # Dead-letter alerts: an HMAC-signed webhook (empty URL: only the log line and the counter).
     alert_webhook_url: str = Field("", alias="ARGUS_ALERT_WEBHOOK_URL")
     alert_webhook_secret: SecretStr = Field(SecretStr(""), alias="ARGUS_ALERT_WEBHOOK_SECRET")

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
@@ -21,7 +22,8 @@ from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
-from argus_streams.codegraph import analyze
+from argus_streams.codegraph import analyze, resolve_codebase
+from argus_streams.codegraph.enrich import CogneeEnricher, documents, enrich_graph
 from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
 from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
@@ -87,6 +89,11 @@ class KnowledgeGraphLoad(AsyncFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self._sink: CodeGraphSink | None = None  # created on the operator's event loop, at first use
         self._vectors = CodeVectorStore.from_settings(self.settings) if self.embeddings else None
+        self._enricher: CogneeEnricher | None = None
+        if self.settings.cognee_python:
+            if not Path(self.settings.cognee_python).exists():  # configuration: fail now, not per event
+                raise FileNotFoundError(f"COGNEE_PYTHON {self.settings.cognee_python} does not exist (make cognee)")
+            self._enricher = CogneeEnricher(self.settings.cognee_python, self.settings.cognee_env_file)
         self._batcher: MicroBatcher[dict] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
@@ -124,6 +131,7 @@ class KnowledgeGraphLoad(AsyncFunction):
         except Exception as exc:  # refused, missing, or anything the codebase does to the extractor: the event's
             return [self._dead_letter(request, exc)]
         try:
+            enriched = await self._enrich(graph, payload.codebase_path)
             changes = await sink.sync(graph)
             vectors = await self._sync_vectors(graph, extraction)
         except Exception as exc:
@@ -131,13 +139,27 @@ class KnowledgeGraphLoad(AsyncFunction):
                 raise  # a store down past the retry deadline: fail the task, restart from the checkpoint
             return [self._dead_letter(request, exc)]
         elapsed_ms = (time.perf_counter() - started) * 1000
-        event = analyzed_event(request, graph, extraction, changes, elapsed_ms, vectors)
+        event = analyzed_event(request, graph, extraction, changes, elapsed_ms, vectors, enriched)
         self.metrics.count("codebases_analyzed")
         self.metrics.count("embeddings_written", vectors.written)
         self.metrics.count("parse_errors", event.payload["parse_errors"])
         self.metrics.gauge("codebase_last_ms", round(elapsed_ms))
         headers = {"tenant_id": event.tenant_id, "correlation_id": event.correlation_id, "source": SOURCE}
         return [Row(event.topic(self.settings.topic_prefix), event.payload["project_id"], event.to_json(), headers)]
+
+    async def _enrich(self, graph: Any, codebase_path: str) -> dict[str, int] | None:
+        """With Cognee configured: its Document and Concept nodes join the graph before the diff."""
+        enricher = self._enricher
+        if enricher is None:
+            return None
+        loop = asyncio.get_running_loop()
+        base = resolve_codebase(codebase_path, self.settings.codebase_root)
+        docs = await loop.run_in_executor(None, documents, base)
+        enrichment = await retry_transient(lambda: enricher.enrich(graph.tenant, graph.project, docs),
+                                           what="cognee enrichment")
+        enrich_graph(graph, enrichment, docs)
+        self.metrics.count("concepts", len(enrichment.entities))
+        return {"documents": len(docs), "concepts": sum(1 for n in graph.nodes.values() if n.label == "Concept")}
 
     async def _sync_vectors(self, graph: Any, extraction: Any) -> VectorDiff:
         """After the graph: embed the new and changed classes and functions (a thread: numpy and psycopg2)."""
@@ -174,6 +196,11 @@ class KnowledgeGraphLoad(AsyncFunction):
     def close(self) -> None:
         if self._vectors is not None:
             self._vectors.close()
+        if self._enricher is not None:
+            try:
+                asyncio.get_event_loop().run_until_complete(self._enricher.close())
+            except RuntimeError:
+                pass  # the operator's loop is gone: the worker exits when its stdin closes
         if self._sink is not None:
             try:
                 asyncio.get_event_loop().run_until_complete(self._sink.close())
@@ -206,6 +233,8 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-kn
 def main(argv: list[str] | None = None) -> None:
     parser = job_parser(__doc__, "argus-flink-knowledge-graph")
     parser.add_argument("--codebase-root", help="read codebases only under this directory (default: $CODEBASE_ROOT)")
+    parser.add_argument("--cognee-python", help="enrich with Cognee run by this Python (default: $COGNEE_PYTHON)")
+    parser.add_argument("--cognee-env-file", help="Cognee's LLM_*/EMBEDDING_* settings (default: $COGNEE_ENV_FILE)")
     parser.add_argument("--no-embeddings", dest="embeddings", action="store_false",
                         help="do not embed classes and functions into PostgreSQL (code_embeddings, pgvector)")
     # One slot by default: codebases arrive seldom, and the local cluster's 8 slots hold the other three
@@ -214,8 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.set_defaults(parallelism=1)
     args = parser.parse_args(argv)
     settings = job_settings(args)
-    if args.codebase_root:
-        settings = settings.model_copy(update={"codebase_root": args.codebase_root})
+    overrides = {"codebase_root": args.codebase_root, "cognee_python": args.cognee_python,
+                 "cognee_env_file": args.cognee_env_file}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
     env = create_env(args.parallelism)
     build_pipeline(env, settings, group_id=args.group_id, embeddings=args.embeddings)
     env.execute(JOB_NAME)

@@ -10,10 +10,13 @@ from typing import Any
 
 # Entity kinds and the graph label each becomes.
 PROJECT, FILE, CLASS, FUNCTION, TEST = "project", "file", "class", "function", "test"
-LABELS = {PROJECT: "Project", FILE: "File", CLASS: "Class", FUNCTION: "Function", TEST: "Test"}
+DOCUMENT, CONCEPT = "document", "concept"  # the optional Cognee enrichment's (enrich.py)
+LABELS = {PROJECT: "Project", FILE: "File", CLASS: "Class", FUNCTION: "Function", TEST: "Test",
+          DOCUMENT: "Document", CONCEPT: "Concept"}
 # Edge types of the code graph (the writers accept nothing else as a relationship type).
 CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS = "CONTAINS", "DEFINES", "IMPORTS", "CALLS", "EXTENDS", "TESTS"
-EDGE_TYPES = (CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS)
+MENTIONS, RELATES_TO, ABOUT = "MENTIONS", "RELATES_TO", "ABOUT"  # Document -> Concept -> Concept, Class/Function
+EDGE_TYPES = (CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS, MENTIONS, RELATES_TO, ABOUT)
 
 
 @dataclass

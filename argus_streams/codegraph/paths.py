@@ -59,13 +59,14 @@ def resolve_codebase(codebase_path: str, root: str | Path) -> Path:
     return Path(candidate)
 
 
-def source_files(base: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, real path) of every source file under `base`, sorted, never leaving `base`."""
+def source_files(base: Path, suffixes: frozenset[str] = SOURCE_SUFFIXES) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, real path) of every file with one of `suffixes` under `base` (source files by
+    default), sorted, never leaving `base`."""
     real_base = os.path.realpath(base)
     for directory, dirs, files in os.walk(real_base):  # os.walk does not follow directory symlinks
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.startswith("."))
         for name in sorted(files):
-            if Path(name).suffix not in SOURCE_SUFFIXES:
+            if Path(name).suffix not in suffixes:
                 continue
             full = os.path.join(directory, name)
             if not _within(os.path.realpath(full), real_base):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from argus_streams.codegraph.model import LABELS
+from argus_streams.codegraph.model import CONCEPT, DOCUMENT, LABELS
 from argus_streams.graph_queries import falkordb_rows, neo4j_rows
 from argus_streams.settings import Settings
+
+OPTIONAL_LABELS = (LABELS[DOCUMENT], LABELS[CONCEPT])
 
 NODES = """
 MATCH (n:{label} {{tenant_id: $tenant, project_id: $project}}) WHERE n.hash IS NOT NULL
@@ -108,6 +110,7 @@ def project_summary(settings: Settings, tenant: str, project: str, store: str = 
     """Nodes by label, code edges by type, event links (tests created/failed) by type, and parse errors."""
     params = {"tenant": tenant, "project": project}
     nodes = {label: rows(settings, store, COUNT_NODES.format(label=label), params)[0]["n"] for label in LABELS.values()}
+    nodes = {label: n for label, n in nodes.items() if n or label not in OPTIONAL_LABELS}  # Cognee's: when present
     edges: dict[str, int] = {}
     for label in LABELS.values():
         for row in rows(settings, store, COUNT_EDGES.format(label=label), params):

@@ -106,8 +106,8 @@ def analyzed_id(ingested_event_id: str) -> str:
 
 
 def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, changes: GraphDiff,
-                   duration_ms: float, vectors: VectorDiff | None = None, now: datetime | None = None,
-                   ) -> ArgusEvent:
+                   duration_ms: float, vectors: VectorDiff | None = None, enriched: dict[str, int] | None = None,
+                   now: datetime | None = None) -> ArgusEvent:
     """codebase.analyzed for an ingested codebase: counts of what it holds and of what was written."""
     payload: CodebaseIngested = request.payload
     errors = extraction.parse_errors
@@ -125,6 +125,7 @@ def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, c
         "embeddings_written": vectors.written if vectors else 0,
         "embeddings_deleted": vectors.deleted if vectors else 0,
         "parse_error_files": dict(sorted(errors.items())[:MAX_REPORTED_ERRORS]),
+        **({"documents": enriched["documents"], "concepts": enriched["concepts"]} if enriched else {}),
     }
     CodebaseAnalyzed.model_validate(body)  # the contract's required fields, checked before publishing
     return ArgusEvent(
