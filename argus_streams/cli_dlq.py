@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argus_streams.errors import ArgusStreamsError, PublishError
-from argus_streams.review import DEFAULT_SCHEMA, DISCARDED, RESOLVED, STATUSES, FailedEvent, ReviewFilter, ReviewStore
+from argus_streams.pg import DEFAULT_SCHEMA
+from argus_streams.review import DISCARDED, RESOLVED, STATUSES, FailedEvent, ReviewFilter, ReviewStore
 from argus_streams.settings import Settings
 
 DEFAULT_LIST_LIMIT = 100

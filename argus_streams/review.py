@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,11 +32,9 @@ from psycopg2 import sql
 from argus_streams.dlq import MAX_RETRIES
 from argus_streams.errors import ArgusStreamsError, EventValidationError
 from argus_streams.events import ArgusEvent, EventType
-from argus_streams.settings import Settings
+from argus_streams.pg import PgStore
 
-DEFAULT_SCHEMA = "public"
 TABLE = "failed_events"
-CONNECT_TIMEOUT_S = 5
 PENDING, REPLAYING, REPLAYED, RESOLVED, DISCARDED = "pending", "replaying", "replayed", "resolved", "discarded"
 STATUSES = (PENDING, REPLAYING, REPLAYED, RESOLVED, DISCARDED)
 # Rows a replay picks up: new ones, and those a previous replay claimed but did not finish.
@@ -290,62 +287,21 @@ RETURNING id, (xmax = 0) AS inserted
 """
 
 
-class ReviewStore:
+class ReviewStore(PgStore):
     """`failed_events` in one PostgreSQL schema (tests use a schema each). Not safe for concurrent use
     from several threads at once: give each thread (or Flink subtask) its own store."""
 
-    def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA):
-        self.dsn = dsn
-        self.schema = schema
-        self.table = sql.Identifier(schema, TABLE)
-        self._conn: Any = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, schema: str = DEFAULT_SCHEMA) -> ReviewStore:
-        return cls(settings.database_url.get_secret_value(), schema)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> ReviewStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """One transaction; a broken connection is dropped (the next call reconnects) and reported transient."""
-        try:
-            if self._conn is None:
-                self._conn = psycopg2.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT_S,
-                                              application_name="argus-review")
-            with self._conn, self._conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                yield cur
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            self.close()
-            raise ReviewStoreUnavailable(f"review store (PostgreSQL) unavailable: {exc}".strip()) from exc
+    table_name = TABLE
+    application_name = "argus-review"
+    what = "review store"
+    unavailable = ReviewStoreUnavailable
 
     def ensure_schema(self) -> None:
         """Create the schema, table and indexes if missing (safe to call from every subtask at once)."""
         names = {f"{suffix}_idx": sql.Identifier(f"{TABLE}_{suffix}_idx") for suffix in
                  ("tenant", "topic", "time", "position")}
         with self._cursor() as cur:
-            # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog: serialise them.
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"argus-review:{self.schema}",))
-            if self.schema != DEFAULT_SCHEMA:
-                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            cur.execute(sql.SQL(_DDL).format(table=self.table, **names))
-
-    def drop(self) -> None:
-        """Drop this store's schema (tests) or table (the default schema)."""
-        with self._cursor() as cur:
-            if self.schema == DEFAULT_SCHEMA:
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
-            else:
-                cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+            self._create(cur, sql.SQL(_DDL).format(table=self.table, **names))
 
     # Writes from the DLQ processor ------------------------------------------------------------------------------
     def upsert(self, row: FailedEvent) -> bool:

@@ -25,8 +25,10 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standin_server import StandInServer
 
 DEFAULT_API_KEY = "sk-standin-test-key"
 
@@ -81,10 +83,13 @@ class RecordedRequest:
     body: bytes
 
 
-class ClaudeStandIn:
+class ClaudeStandIn(StandInServer):
     """Context manager running the stand-in; `.base_url`, `.api_key`, `.requests`, `.calls` (valid requests)."""
 
+    thread_name = "claude-standin"
+
     def __init__(self, answers: Script, api_key: str = DEFAULT_API_KEY):
+        super().__init__()
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self.calls = 0  # requests that passed validation and consumed a behaviour
@@ -92,36 +97,17 @@ class ClaudeStandIn:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle
     def __enter__(self) -> ClaudeStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="claude-standin", daemon=True)
-        self._thread.start()
-        return self
+        return super().__enter__()  # type: ignore[no-any-return]
 
     def __exit__(self, *exc_info: object) -> None:
         self._stopping.set()  # releases handlers sleeping in a Delay
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().__exit__(*exc_info)
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "use ClaudeStandIn as a context manager"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.address
 
     # -- behaviour
     def _next(self, request: RecordedRequest) -> Behaviour:
@@ -251,3 +237,6 @@ def _validate(payload: Any) -> str | None:
     if "system" in payload and not isinstance(payload["system"], str | list):
         return "system: must be a string or a list of text blocks"
     return None
+
+
+ClaudeStandIn.handler = _Handler  # defined after the stand-in, which it refers to

@@ -27,8 +27,10 @@ import math
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.standin_server import StandInServer
 
 DEFAULT_API_KEY = "sk-standin-openai"
 # As OpenAI's models: a request without `dimensions` gets the model's full size.
@@ -126,42 +128,24 @@ def embedding(text: str, dimensions: int) -> list[float]:
     return [x / norm for x in vector]
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(StandInServer):
     """Context manager running the stand-in; `.base_url` (ends in /v1), `.api_key`, `.requests`."""
 
+    thread_name = "openai-standin"
+
     def __init__(self, api_key: str = DEFAULT_API_KEY):
+        super().__init__()
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> OpenAIStandIn:
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="openai-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        return super().__enter__()  # type: ignore[no-any-return]
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "use OpenAIStandIn as a context manager"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.address}/v1"
 
     def chat(self, request: dict[str, Any]) -> dict[str, Any]:
         text = "\n".join(_content(m) for m in request["messages"] if m.get("role") == "user")
@@ -256,3 +240,6 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request.get("messages"), list) or not request["messages"]:
             return _error(400, "invalid_request_error", "'messages' is a required property")
         return 200, self.owner.chat(request)
+
+
+OpenAIStandIn.handler = _Handler  # defined after the stand-in, which it refers to

@@ -31,11 +31,9 @@ from psycopg2 import sql
 from argus_streams.codegraph.cognify import CodeGraph
 from argus_streams.codegraph.embed import DIM, MODEL_NAME, CodeVectorRow, embed, embeddable
 from argus_streams.codegraph.model import Extraction
-from argus_streams.settings import Settings
+from argus_streams.pg import DEFAULT_SCHEMA, PgStore
 
 TABLE = "code_embeddings"
-DEFAULT_SCHEMA = "public"
-CONNECT_TIMEOUT_S = 5
 BATCH_ROWS = 500
 
 _DDL = """
@@ -117,48 +115,29 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
-class CodeVectorStore:
-    def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA):
-        self.dsn = dsn
-        self.schema = schema
-        self.table = sql.Identifier(schema, TABLE)
-        self._conn: Any = None
-        self._lock = threading.Lock()
-        self._ready = False
+class CodeVectorStore(PgStore):
+    table_name = TABLE
+    application_name = "argus-code-vectors"
+    what = "code vectors"
+    unavailable = VectorStoreUnavailable
 
-    @classmethod
-    def from_settings(cls, settings: Settings, schema: str = DEFAULT_SCHEMA) -> CodeVectorStore:
-        return cls(settings.database_url.get_secret_value(), schema)
+    def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA):
+        super().__init__(dsn, schema)
+        self._lock = threading.RLock()
+        self._ready = False
 
     def close(self) -> None:
         with self._lock:
-            self._drop_connection()
-
-    def __enter__(self) -> CodeVectorStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            super().close()
 
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        """One transaction under the store's lock; a broken connection is dropped and reported transient."""
+        """The base's transaction under the store's lock; values the database refuses are the data's fault."""
         with self._lock:
             try:
-                if self._conn is None:
-                    self._conn = psycopg2.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT_S,
-                                                  application_name="argus-code-vectors")
-                with self._conn, self._conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                with super()._cursor() as cur:
                     yield cur
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                self._drop_connection()
-                raise VectorStoreUnavailable(f"code vectors (PostgreSQL) unavailable: {exc}".strip()) from exc
-            except psycopg2.DataError as exc:  # the database refused these values: the event's fault (DLQ)
+            except psycopg2.DataError as exc:  # the event's fault (DLQ), not the database's
                 raise ValueError(f"code vectors (PostgreSQL) refused the rows: {exc}".strip()) from exc
 
     def _sql(self, text: str) -> sql.Composed:
@@ -168,19 +147,12 @@ class CodeVectorStore:
         if self._ready:
             return
         with self._cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"argus-code-vectors:{self.schema}",))
-            if self.schema != DEFAULT_SCHEMA:
-                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            cur.execute(sql.SQL(_DDL).format(table=self.table, dim=sql.Literal(DIM),
-                                             project_idx=sql.Identifier(f"{TABLE}_project_idx")))
+            self._create(cur, sql.SQL(_DDL).format(table=self.table, dim=sql.Literal(DIM),
+                                                   project_idx=sql.Identifier(f"{TABLE}_project_idx")))
         self._ready = True
 
     def drop(self) -> None:
-        with self._cursor() as cur:
-            if self.schema == DEFAULT_SCHEMA:
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.table))
-            else:
-                cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+        super().drop()
         self._ready = False
 
     # Writes from the knowledge-graph job --------------------------------------------------------------------------
