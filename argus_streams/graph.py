@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,6 +163,48 @@ async def retry_transient(
             delay = min(delay * 2, max_s)
 
 
+# (label, properties) of an index: the MERGE keys and lookups of both graphs' writers.
+Index = tuple[str, tuple[str, ...]]
+
+
+async def falkordb_ensure_indexes(graph: Any, indexes: Iterable[Index]) -> None:
+    """Range indexes on each (label, properties), creating only the missing ones: index creation is not
+    idempotent in FalkorDB."""
+    existing = await graph.query("CALL db.indexes() YIELD label, properties RETURN label, properties")
+    have = {(row[0], prop) for row in existing.result_set for prop in row[1]}
+    for label, props in indexes:
+        missing = [p for p in props if (label, p) not in have]
+        if missing:
+            await graph.create_node_range_index(label, *missing)
+            have.update((label, p) for p in missing)
+
+
+async def neo4j_ensure_indexes(driver: AsyncDriver, unique: Iterable[Index], lookup: Iterable[Index] = ()) -> None:
+    """A uniqueness constraint `argus_<label>_unique` per MERGE key, and an index per lookup.
+
+    The constraint (backed by an index) is what makes concurrent MERGEs from parallel subtasks safe in
+    Neo4j; without it two transactions can create the same node. Labels and property names cannot be
+    parameters: they come from the writers' constants, never from data.
+    """
+    for label, props in unique:
+        fields = ", ".join(f"n.{p}" for p in props)
+        await driver.execute_query(f"CREATE CONSTRAINT argus_{label.lower()}_unique IF NOT EXISTS "
+                                   f"FOR (n:{label}) REQUIRE ({fields}) IS UNIQUE")
+    for label, props in lookup:
+        fields = ", ".join(f"n.{p}" for p in props)
+        name = f"argus_{label.lower()}_{'_'.join(props[1:])}"
+        await driver.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({fields})")
+
+
+async def neo4j_write_transaction(driver: AsyncDriver, statements: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """The statements in one write transaction: all or nothing (retried whole by the driver, hence a Sequence)."""
+    async with driver.session() as session:
+        async def work(tx: Any) -> None:
+            for query, params in statements:
+                await (await tx.run(query, params)).consume()
+        await session.execute_write(work)
+
+
 class FalkorGraphWriter:
     def __init__(self, settings: Settings):
         self._db = falkordb_client(settings.falkordb_url.get_secret_value())
@@ -170,15 +212,9 @@ class FalkorGraphWriter:
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
-        if self._indexed:
-            return
-        existing = await self._graph.query("CALL db.indexes() YIELD label, properties RETURN label, properties")
-        have = {(row[0], prop) for row in existing.result_set for prop in row[1]}
-        for label, props in INDEXES:
-            missing = [p for p in props if (label, p) not in have]
-            if missing:  # index creation is not idempotent in FalkorDB: create only what is missing
-                await self._graph.create_node_range_index(label, *missing)
-        self._indexed = True
+        if not self._indexed:
+            await falkordb_ensure_indexes(self._graph, INDEXES)
+            self._indexed = True
 
     async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
@@ -203,17 +239,9 @@ class Neo4jGraphWriter:
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
-        if self._indexed:
-            return
-        for label, props in INDEXES:
-            name = f"argus_{label.lower()}_unique"
-            fields = ", ".join(f"n.{p}" for p in props)
-            # A uniqueness constraint (backed by an index) is what makes concurrent MERGEs from
-            # parallel subtasks safe in Neo4j; without it two transactions can create the same node.
-            # Labels and property names cannot be parameters; they come from the constant above.
-            await self._driver.execute_query(
-                f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE ({fields}) IS UNIQUE")
-        self._indexed = True
+        if not self._indexed:
+            await neo4j_ensure_indexes(self._driver, INDEXES)
+            self._indexed = True
 
     async def run(self, query: str, params: dict[str, Any]) -> None:
         """One parameterised write statement (the healing job records its fixes with it)."""
@@ -222,11 +250,7 @@ class Neo4jGraphWriter:
 
     async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
-        async with self._driver.session() as session:
-            async def work(tx: Any) -> None:
-                for query, rows in plan.statements():
-                    await (await tx.run(query, rows=rows)).consume()
-            await session.execute_write(work)
+        await neo4j_write_transaction(self._driver, [(query, {"rows": rows}) for query, rows in plan.statements()])
 
     async def close(self) -> None:
         await self._driver.close()

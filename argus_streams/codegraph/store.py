@@ -15,13 +15,20 @@ from typing import Any
 
 from argus_streams.codegraph.cognify import CodeGraph, Edge, GraphDiff, diff
 from argus_streams.codegraph.model import EDGE_TYPES, LABELS
-from argus_streams.graph import falkordb_client, neo4j_async_driver, retry_transient
+from argus_streams.graph import (
+    Index,
+    falkordb_client,
+    falkordb_ensure_indexes,
+    neo4j_async_driver,
+    neo4j_ensure_indexes,
+    neo4j_write_transaction,
+    retry_transient,
+)
 from argus_streams.settings import Settings
 
 BATCH_ROWS = 1000
 CODE_LABELS = tuple(LABELS.values())
 # (label, properties) of every lookup key: MERGE by (tenant_id, id), a project's nodes, a function by name.
-Index = tuple[str, tuple[str, ...]]
 CODE_INDEXES: tuple[Index, ...] = tuple((label, ("tenant_id", "id")) for label in CODE_LABELS)
 LOOKUP_INDEXES: tuple[Index, ...] = (*((label, ("tenant_id", "project_id")) for label in CODE_LABELS),
                                      ("Function", ("tenant_id", "project_id", "name")))
@@ -160,16 +167,9 @@ class FalkorCodeWriter:
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
-        if self._indexed:
-            return
-        existing = await self._graph.query("CALL db.indexes() YIELD label, properties RETURN label, properties")
-        have = {(row[0], prop) for row in existing.result_set for prop in row[1]}
-        for label, props in (*CODE_INDEXES, *LOOKUP_INDEXES):
-            missing = [p for p in props if (label, p) not in have]
-            if missing:  # not idempotent in FalkorDB: create only what is missing
-                await self._graph.create_node_range_index(label, *missing)
-                have.update((label, p) for p in missing)
-        self._indexed = True
+        if not self._indexed:
+            await falkordb_ensure_indexes(self._graph, (*CODE_INDEXES, *LOOKUP_INDEXES))
+            self._indexed = True
 
     async def held(self, tenant: str, project: str) -> tuple[dict, set[Edge]]:
         await self.ensure_indexes()
@@ -196,17 +196,9 @@ class Neo4jCodeWriter:
         self._indexed = False
 
     async def ensure_indexes(self) -> None:
-        if self._indexed:
-            return
-        for label, props in CODE_INDEXES:  # the same constraint names and keys as graph.py's (Test is shared)
-            fields = ", ".join(f"n.{p}" for p in props)
-            await self._driver.execute_query(f"CREATE CONSTRAINT argus_{label.lower()}_unique IF NOT EXISTS "
-                                             f"FOR (n:{label}) REQUIRE ({fields}) IS UNIQUE")
-        for label, props in LOOKUP_INDEXES:
-            fields = ", ".join(f"n.{p}" for p in props)
-            name = f"argus_{label.lower()}_{'_'.join(props[1:])}"
-            await self._driver.execute_query(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON ({fields})")
-        self._indexed = True
+        if not self._indexed:  # the same constraint names and keys as graph.py's (Test is shared)
+            await neo4j_ensure_indexes(self._driver, CODE_INDEXES, LOOKUP_INDEXES)
+            self._indexed = True
 
     async def held(self, tenant: str, project: str) -> tuple[dict, set[Edge]]:
         await self.ensure_indexes()
@@ -221,11 +213,7 @@ class Neo4jCodeWriter:
     async def apply(self, statements: Sequence[Statement]) -> None:
         """One transaction: a project's change is all or nothing in Neo4j."""
         await self.ensure_indexes()
-        async with self._driver.session() as session:
-            async def work(tx: Any) -> None:
-                for query, params in statements:
-                    await (await tx.run(query, params)).consume()
-            await session.execute_write(work)
+        await neo4j_write_transaction(self._driver, statements)
 
     async def close(self) -> None:
         await self._driver.close()
