@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import CheckpointingMode, OutputTag, StreamExecutionEnvironment
+from pyflink.datastream import AsyncRetryStrategy, CheckpointingMode, OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import (
     KafkaOffsetResetStrategy,
@@ -21,11 +22,13 @@ from pyflink.datastream.connectors.kafka import (
     KafkaSink,
     KafkaSource,
 )
+from pyflink.datastream.functions import ProcessFunction, RuntimeContext
 from pyflink.util.java_utils import load_java_class
 
 from argus_streams import dlq
 from argus_streams.errors import ConfigurationError
 from argus_streams.events import EventType, topic_for
+from argus_streams.graph import is_data_error
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 from argus_streams.stack.base import REPO_ROOT
@@ -59,6 +62,13 @@ OUT_RECORD_TYPE = Types.ROW_NAMED(
 )
 # The side output every job routes bad input to (tags are equal by name and type).
 DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
+# Graph writes in async I/O are retried in two layers: a transient error inside the call (retry_transient,
+# exponential backoff 0.2 s -> 10 s, up to 10 min); a call that still fails, by Flink 5 more times (1 s ->
+# 30 s) before the task fails over to its last checkpoint. Data errors are never retried.
+GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
+    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
+    result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
+)
 
 
 def lib_jars() -> list[str]:
@@ -152,6 +162,31 @@ def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str,
     event = dlq.dead_letter(record, error, source)
     headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
     return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)
+
+
+class ParseRecords(ProcessFunction):
+    """Kafka record -> `parse(record)`, counted in `events` by `event_type(value)`; anything that does not
+    parse goes to the DLQ side output with its context, never raised."""
+
+    def __init__(self, prefix: str, source: str, parse: Callable[[dlq.SourceRecord], Any],
+                 event_type: Callable[[Any], str]):
+        self.prefix = prefix
+        self.source = source
+        self.parse = parse
+        self.event_type = event_type
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
+        record = dlq.SourceRecord.from_row(row)
+        try:
+            value = self.parse(record)
+        except Exception as exc:  # bad input of any kind is routed, with its context, never raised
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, self.source, self.metrics)
+            return
+        self.metrics.count("events", event_type=self.event_type(value))
+        yield value
 
 
 def job_parser(description: str | None, default_group: str) -> argparse.ArgumentParser:

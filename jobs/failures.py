@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
-from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
-from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from argus_streams import dlq
@@ -22,8 +22,10 @@ from argus_streams.events import EventType, topic_for
 from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
 from argus_streams.flink_kit import (
     DLQ_TAG,
+    GRAPH_RETRY,
     OUT_RECORD_TYPE,
     RECORD_TYPE,
+    ParseRecords,
     create_env,
     dead_letter_row,
     job_parser,
@@ -39,35 +41,8 @@ JOB_NAME = "argus-failures"
 SOURCE_NAME = "flink.failures"
 GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # transient outages are retried inside; this only catches hangs
 GRAPH_CAPACITY = 2000
-# Outage handling is two-layered: GraphSink retries a transient error inside the call for up to 10 min
-# (exponential backoff, 0.2 s -> 10 s); a call that still fails is retried by Flink 5 more times
-# (1 s -> 30 s) before the task fails over to its last checkpoint. Data errors are never retried.
-GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
-    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
-    result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
-)
 
 GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
-
-
-class ParseRecords(ProcessFunction):
-    """Kafka record -> TestRun; anything that does not parse goes to the DLQ side output."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.metrics = JobMetrics(runtime_context.get_metrics_group())
-
-    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
-        record = dlq.SourceRecord.from_row(row)
-        try:
-            run = parse_run(record.value)  # type: ignore[arg-type]
-        except Exception as exc:  # bad input of any kind is routed, with its context, never raised
-            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME, self.metrics)
-            return
-        self.metrics.count("events", event_type=run.event_type)
-        yield run
 
 
 class TestHistoryFunction(KeyedProcessFunction):
@@ -168,7 +143,8 @@ def graph_error_row(row: dict, error: BaseException, prefix: str, metrics: JobMe
 
 def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:
     """Kafka records -> (graph upsert rows, DLQ records): everything but the I/O at both ends."""
-    runs = records.process(ParseRecords(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+    parse = ParseRecords(prefix, SOURCE_NAME, lambda record: parse_run(record.value), lambda run: run.event_type)
+    runs = records.process(parse, output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Parse and validate").uid("failures-parse")
     histories = runs.key_by(lambda run: run.suite_key, key_type=Types.STRING()) \
         .process(TestHistoryFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \

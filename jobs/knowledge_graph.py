@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
-from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream
-from pyflink.datastream.functions import ProcessFunction, RuntimeContext
+from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream
+from pyflink.datastream.functions import RuntimeContext
 
-from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
 from argus_streams.codegraph import analyze, resolve_codebase
 from argus_streams.codegraph.enrich import CogneeEnricher, documents, enrich_graph
@@ -30,8 +29,10 @@ from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
 from argus_streams.events import EventType, topic_for
 from argus_streams.flink_kit import (
     DLQ_TAG,
+    GRAPH_RETRY,
     OUT_RECORD_TYPE,
     RECORD_TYPE,
+    ParseRecords,
     create_env,
     dead_letter_row,
     job_parser,
@@ -46,31 +47,6 @@ from argus_streams.settings import Settings
 JOB_NAME = "argus-knowledge-graph"
 GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # a big codebase is extracted and written in one call
 GRAPH_CAPACITY = 100
-# As the failure job: transient errors are retried inside (GraphSink's backoff), then by Flink; data never.
-GRAPH_RETRY = AsyncRetryStrategy.exponential_backoff(
-    max_attempts=5, initial_delay=1000, max_retry_delay=30_000, multiplier=2.0,
-    result_predicate=None, exception_predicate=lambda exc: not is_data_error(exc),
-)
-
-
-class ParseRecords(ProcessFunction):
-    """Kafka record -> Request; anything that does not parse goes to the DLQ side output."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.metrics = JobMetrics(runtime_context.get_metrics_group())
-
-    def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
-        record = dlq.SourceRecord.from_row(row)
-        try:
-            request = parse_request(record)
-        except Exception as exc:  # bad input of any kind is routed, with its context, never raised
-            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE, self.metrics)
-            return
-        self.metrics.count("events", event_type=request.kind.value.replace(".", "_"))
-        yield request
 
 
 class KnowledgeGraphLoad(AsyncFunction):
@@ -217,7 +193,8 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-kn
         kafka_source(settings, topics, group_id), WatermarkStrategy.no_watermarks(),
         "Kafka: codebase.ingested + test.created + test.failed", type_info=RECORD_TYPE,
     ).uid("knowledge-graph-kafka-source")
-    requests = records.process(ParseRecords(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+    parse = ParseRecords(prefix, SOURCE, parse_request, lambda request: request.kind.value.replace(".", "_"))
+    requests = records.process(parse, output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Parse and validate").uid("knowledge-graph-parse")
     keyed = requests.key_by(lambda request: request.key, key_type=Types.STRING())
     outputs = AsyncDataStream.unordered_wait_with_retry(
