@@ -65,39 +65,55 @@ def verify(settings: Settings, events: list) -> None:
     print(f"graph verified: {len(found)} (tenant, signature) nodes, counts exact")
 
 
-def measure_latency(settings: Settings, gateway: EventGateway, probes: int, rate: float) -> list[float]:
-    rng = random.Random(99)
-    sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    done = threading.Event()
+class FirstSeen:
+    """When each value a FalkorDB query returns was first seen (`.seen`), polled every 20 ms in a thread
+    while the context is open: the graph side of a publish -> graph latency."""
 
-    def poll() -> None:
-        db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
-        graph = db.select_graph(settings.falkordb_graph)
-        while not done.is_set():
-            rows = graph.ro_query("MATCH (f:Failure {tenant_id: 'probe'}) RETURN f.sample_message").result_set
+    def __init__(self, settings: Settings, query: str, params: dict[str, object] | None = None):
+        self.settings, self.query, self.params = settings, query, params or {}
+        self.seen: dict[str, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> FirstSeen:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def wait_for(self, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _poll(self) -> None:
+        db = falkordb_client(self.settings.falkordb_url.get_secret_value(), asynchronous=False)
+        graph = db.select_graph(self.settings.falkordb_graph)
+        while not self._done.is_set():
+            rows = graph.ro_query(self.query, self.params).result_set
             now = time.perf_counter()
-            for (message,) in rows:
-                seen.setdefault(message, now)
+            for (value,) in rows:
+                self.seen.setdefault(value, now)
             time.sleep(0.02)
         db.connection.close()
 
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    for i in range(probes):
-        marker = f"probe {uuid.uuid4().hex}"
-        event = failed_event(rng, tenant="probe", suite="probe", test=f"p{i}", signature_id=0, run=i)
-        details = {**event.payload["failure_details"], "error_type": f"Probe{i}", "message": marker}
-        event = event.model_copy(update={"payload": {**event.payload, "failure_details": details}})
-        sent[marker] = time.perf_counter()
-        gateway.publish(event)
-        time.sleep(1 / rate)
-    deadline = time.monotonic() + 60
-    while len(seen) < probes and time.monotonic() < deadline:
-        time.sleep(0.1)
-    done.set()
-    poller.join()
-    return sorted(seen[m] - sent[m] for m in sent if m in seen)
+
+def measure_latency(settings: Settings, gateway: EventGateway, probes: int, rate: float) -> list[float]:
+    rng = random.Random(99)
+    sent: dict[str, float] = {}
+    with FirstSeen(settings, "MATCH (f:Failure {tenant_id: 'probe'}) RETURN f.sample_message") as graph:
+        for i in range(probes):
+            marker = f"probe {uuid.uuid4().hex}"
+            event = failed_event(rng, tenant="probe", suite="probe", test=f"p{i}", signature_id=0, run=i)
+            details = {**event.payload["failure_details"], "error_type": f"Probe{i}", "message": marker}
+            event = event.model_copy(update={"payload": {**event.payload, "failure_details": details}})
+            sent[marker] = time.perf_counter()
+            gateway.publish(event)
+            time.sleep(1 / rate)
+        graph.wait_for(probes)
+    return sorted(graph.seen[m] - sent[m] for m in sent if m in graph.seen)
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackL
 from argus_streams.stack.manager import Stack
 from bench import procstats
 from bench.contenders import ensure_indexes, write_plan
-from bench.failures_throughput import graph_total, verify, workload
+from bench.failures_throughput import FirstSeen, graph_total, verify, workload
 
 CONTENDERS = ("read-confluent", "read-kafka-python", "bulk-unwind", "seed", "flink", "quix")
 GRAPH_WRITERS = ("seed", "flink", "quix")
@@ -109,35 +108,16 @@ def probe_events(tenant: str, count: int) -> list[ArgusEvent]:
 
 def measure_latency(settings: Settings, probes: list[ArgusEvent], rate: float) -> list[float]:
     """Seconds from each probe's acknowledged publish to its Failure node in the graph (20 ms polling)."""
-    tenant = probes[0].tenant_id
     sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    done = threading.Event()
-
-    def poll() -> None:
-        db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
-        graph = db.select_graph(settings.falkordb_graph)
-        while not done.is_set():
-            rows = graph.ro_query("MATCH (f:Failure {tenant_id: $t}) RETURN f.signature", {"t": tenant}).result_set
-            now = time.perf_counter()
-            for (sig,) in rows:
-                seen.setdefault(sig, now)
-            time.sleep(0.02)
-        db.connection.close()
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    with EventGateway(settings) as gateway:
-        for probe in probes:
-            gateway.publish(probe)
-            sent[compute(probe.payload["failure_details"]).id] = time.perf_counter()
-            time.sleep(1 / rate)
-    deadline = time.monotonic() + 60
-    while len(seen) < len(probes) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    done.set()
-    poller.join()
-    return sorted(seen[s] - sent[s] for s in sent if s in seen)
+    query = "MATCH (f:Failure {tenant_id: $t}) RETURN f.signature"
+    with FirstSeen(settings, query, {"t": probes[0].tenant_id}) as graph:
+        with EventGateway(settings) as gateway:
+            for probe in probes:
+                gateway.publish(probe)
+                sent[compute(probe.payload["failure_details"]).id] = time.perf_counter()
+                time.sleep(1 / rate)
+        graph.wait_for(len(probes))
+    return sorted(graph.seen[s] - sent[s] for s in sent if s in graph.seen)
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
