@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import redis
@@ -256,19 +256,29 @@ class Neo4jGraphWriter:
         await self._driver.close()
 
 
-class GraphSink:
-    """Both graphs, written in one batch: FalkorDB first (the self-healer reads it), then Neo4j."""
+class BothGraphs:
+    """A sink's writers: FalkorDB's first (what the self-healer reads), then Neo4j's unless `neo4j` is False."""
+
+    falkordb_writer: ClassVar[type[Any]]
+    neo4j_writer: ClassVar[type[Any]]
 
     def __init__(self, settings: Settings, neo4j: bool = True):
-        self.writers: list[Any] = [FalkorGraphWriter(settings)]
+        self.writers: list[Any] = [self.falkordb_writer(settings)]
         if neo4j:
-            self.writers.append(Neo4jGraphWriter(settings))
+            self.writers.append(self.neo4j_writer(settings))
+
+    async def close(self) -> None:
+        for writer in self.writers:
+            await writer.close()
+
+
+class GraphSink(BothGraphs):
+    """Both graphs, written in one batch: FalkorDB first, then Neo4j."""
+
+    falkordb_writer = FalkorGraphWriter
+    neo4j_writer = Neo4jGraphWriter
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         plan = WritePlan.of(rows)
         for writer in self.writers:
             await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)
-
-    async def close(self) -> None:
-        for writer in self.writers:
-            await writer.close()

@@ -16,6 +16,7 @@ from typing import Any
 from argus_streams.codegraph.cognify import CodeGraph, Edge, GraphDiff, diff
 from argus_streams.codegraph.model import EDGE_TYPES, LABELS
 from argus_streams.graph import (
+    BothGraphs,
     Index,
     falkordb_client,
     falkordb_ensure_indexes,
@@ -160,7 +161,26 @@ def held_state(rows_by_label: dict[str, tuple[list[list[Any]], list[list[Any]]]]
     return nodes, edges
 
 
-class FalkorCodeWriter:
+class HeldReader:
+    """`held`: what a store holds of a project, read with the writer's own `_read(query, params)` -> rows."""
+
+    async def ensure_indexes(self) -> None:
+        raise NotImplementedError
+
+    async def _read(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
+        raise NotImplementedError
+
+    async def held(self, tenant: str, project: str) -> tuple[dict, set[Edge]]:
+        await self.ensure_indexes()
+        params = {"tenant": tenant, "project": project, "types": list(EDGE_TYPES)}
+        found = {}
+        for label in CODE_LABELS:
+            found[label] = (await self._read(HELD_NODES.format(label=label), params),
+                            await self._read(HELD_EDGES.format(label=label), params))
+        return held_state(found)
+
+
+class FalkorCodeWriter(HeldReader):
     def __init__(self, settings: Settings):
         self._db = falkordb_client(settings.falkordb_url.get_secret_value())
         self._graph = self._db.select_graph(settings.falkordb_graph)
@@ -171,15 +191,8 @@ class FalkorCodeWriter:
             await falkordb_ensure_indexes(self._graph, (*CODE_INDEXES, *LOOKUP_INDEXES))
             self._indexed = True
 
-    async def held(self, tenant: str, project: str) -> tuple[dict, set[Edge]]:
-        await self.ensure_indexes()
-        params = {"tenant": tenant, "project": project, "types": list(EDGE_TYPES)}
-        found = {}
-        for label in CODE_LABELS:
-            node_rows = (await self._graph.ro_query(HELD_NODES.format(label=label), params)).result_set
-            edge_rows = (await self._graph.ro_query(HELD_EDGES.format(label=label), params)).result_set
-            found[label] = (node_rows, edge_rows)
-        return held_state(found)
+    async def _read(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
+        return list((await self._graph.ro_query(query, params)).result_set)
 
     async def apply(self, statements: Sequence[Statement]) -> None:
         await self.ensure_indexes()
@@ -190,7 +203,7 @@ class FalkorCodeWriter:
         await self._db.connection.aclose()
 
 
-class Neo4jCodeWriter:
+class Neo4jCodeWriter(HeldReader):
     def __init__(self, settings: Settings):
         self._driver = neo4j_async_driver(settings)
         self._indexed = False
@@ -200,15 +213,9 @@ class Neo4jCodeWriter:
             await neo4j_ensure_indexes(self._driver, CODE_INDEXES, LOOKUP_INDEXES)
             self._indexed = True
 
-    async def held(self, tenant: str, project: str) -> tuple[dict, set[Edge]]:
-        await self.ensure_indexes()
-        params = {"tenant": tenant, "project": project, "types": list(EDGE_TYPES)}
-        found = {}
-        for label in CODE_LABELS:
-            nodes, _, _ = await self._driver.execute_query(HELD_NODES.format(label=label), params)
-            edges, _, _ = await self._driver.execute_query(HELD_EDGES.format(label=label), params)
-            found[label] = ([list(r.values()) for r in nodes], [list(r.values()) for r in edges])
-        return held_state(found)
+    async def _read(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
+        records, _, _ = await self._driver.execute_query(query, params)
+        return [list(record.values()) for record in records]
 
     async def apply(self, statements: Sequence[Statement]) -> None:
         """One transaction: a project's change is all or nothing in Neo4j."""
@@ -219,13 +226,11 @@ class Neo4jCodeWriter:
         await self._driver.close()
 
 
-class CodeGraphSink:
-    """Both stores; FalkorDB first (what the healer reads), each diffed against what it holds itself."""
+class CodeGraphSink(BothGraphs):
+    """Both stores, each diffed against what it holds itself."""
 
-    def __init__(self, settings: Settings, neo4j: bool = True):
-        self.writers: list[Any] = [FalkorCodeWriter(settings)]
-        if neo4j:
-            self.writers.append(Neo4jCodeWriter(settings))
+    falkordb_writer = FalkorCodeWriter
+    neo4j_writer = Neo4jCodeWriter
 
     async def sync(self, graph: CodeGraph) -> GraphDiff:
         """Make every store hold exactly `graph` for its project; returns the first store's diff."""
@@ -243,7 +248,3 @@ class CodeGraphSink:
     async def apply(self, statements: list[Statement]) -> None:
         for writer in self.writers:
             await retry_transient(functools.partial(writer.apply, statements), what=type(writer).__name__)
-
-    async def close(self) -> None:
-        for writer in self.writers:
-            await writer.close()
