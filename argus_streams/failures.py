@@ -142,3 +142,105 @@ class SignatureStats:
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "error_type": self.error_type,
                 "sample_message": self.sample_message, "test_id": run.test_id, "suite_id": suite_id,
                 "edge_count": edge_count, "edge_last_seen": edge_last_seen}
+
+
+# Per tenant, as the failure job keeps it: one flat entry per test, per signature and per (signature, test)
+@dataclass
+class FailureTally:
+    """The Failure node of one (tenant, signature): SignatureStats without the per-test map, so a
+    signature's state stays the same size however many tests it touches (those are EdgeTally entries)."""
+
+    count: int = 0
+    first_seen: str = ""
+    last_seen: str = ""
+    error_type: str = ""
+    sample_message: str = ""
+    sample_key: tuple[str, str] = ("", "")
+
+    def record(self, run: TestRun) -> None:
+        self.count += 1
+        self.first_seen = min(self.first_seen or run.at, run.at)
+        self.last_seen = max(self.last_seen, run.at)
+        self.error_type = run.error_type or ""
+        key = (run.at, run.event_id)  # the earliest failure is the sample, whatever the arrival order
+        if not self.sample_message or key < self.sample_key:
+            self.sample_key, self.sample_message = key, run.message or ""
+
+
+@dataclass
+class EdgeTally:
+    """The HAD_FAILURE edge of one (tenant, signature, test)."""
+
+    count: int = 0
+    last_seen: str = ""
+    suite_id: str = ""
+
+    def record(self, run: TestRun) -> None:
+        self.count += 1
+        self.last_seen = max(self.last_seen, run.at)
+        self.suite_id = self.suite_id or run.suite_id
+
+
+# What a changed entry needs to become a graph row: its kind and the ids its key was made of.
+Changed = dict[str, tuple[str, ...]]
+
+
+class TenantFailures:
+    """One tenant's failure state as flat entries of a key -> value mapping (the job's MapState and its
+    in-memory mirror): `t` histories per (suite, test), `f` tallies per signature, `e` tallies per
+    (signature, test). Each event changes at most three entries, so the cost of an event and of its
+    state write is the same however many tests, suites or signatures the tenant has.
+
+    `record` returns the entries an event changed (None for a duplicate); `rows` turns changed entries
+    into the graph's upsert rows, read from the mapping when they are written, so a key changed many
+    times between two writes is written once, with its newest values.
+    """
+
+    def __init__(self, tenant_id: str, entries: Any):
+        self.tenant_id = tenant_id
+        self.entries = entries
+
+    @staticmethod
+    def history_key(run: TestRun) -> str:
+        return f"t\x1f{run.suite_id}\x1f{run.test_id}"
+
+    def record(self, run: TestRun) -> Changed | None:
+        key = self.history_key(run)
+        history = self.entries.get(key) or TestHistory()
+        if not history.record(run):
+            return None  # a producer retry or a republished record: counted once
+        self.entries[key] = history
+        changed: Changed = {key: ("test", run.suite_id, run.test_id)}
+        if run.failed and run.signature:
+            node_key, edge_key = f"f\x1f{run.signature}", f"e\x1f{run.signature}\x1f{run.test_id}"
+            tally = self.entries.get(node_key) or FailureTally()
+            tally.record(run)
+            self.entries[node_key] = tally
+            edge = self.entries.get(edge_key) or EdgeTally()
+            edge.record(run)
+            self.entries[edge_key] = edge
+            changed[node_key] = ("failure", run.signature)
+            changed[edge_key] = ("edge", run.signature, run.test_id)
+        return changed
+
+    def rows(self, changed: Changed) -> list[dict[str, Any]]:
+        """Failure rows first: edge rows MATCH their Failure node (WritePlan orders them anyway)."""
+        rows = []
+        for key, ids in changed.items():
+            value = self.entries.get(key)
+            if value is None:
+                continue  # expired from state since it changed: nothing newer to write
+            rows.append(self._row(ids, value))
+        return rows
+
+    def _row(self, ids: tuple[str, ...], value: Any) -> dict[str, Any]:
+        kind, tenant = ids[0], self.tenant_id
+        if kind == "test":
+            return {"kind": "test", "tenant_id": tenant, "suite_id": ids[1], "test_id": ids[2],
+                    "flakiness": value.flakiness, "seq": value.seq}
+        if kind == "failure":
+            return {"kind": "failure", "tenant_id": tenant, "signature": ids[1], "count": value.count,
+                    "first_seen": value.first_seen, "last_seen": value.last_seen, "error_type": value.error_type,
+                    "sample_message": value.sample_message}
+        return {"kind": "edge", "tenant_id": tenant, "signature": ids[1], "test_id": ids[2],
+                "suite_id": value.suite_id, "edge_count": value.count, "edge_last_seen": value.last_seen}

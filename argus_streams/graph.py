@@ -132,10 +132,12 @@ class WritePlan:
     @classmethod
     def of(cls, rows: Sequence[dict[str, Any]]) -> WritePlan:
         failure_rows = [r for r in rows if r["kind"] == "failure"]
+        # An edge is a row of its own (the job's coalesced rows) or rides on a failure row (one row per event).
+        edge_rows = [r for r in rows if r["kind"] == "edge" or (r["kind"] == "failure" and "edge_count" in r)]
         test_rows = [r for r in rows if r["kind"] == "test"]
         return cls(
             failures=_latest(failure_rows, ("tenant_id", "signature"), "count", _NODE_FIELDS),
-            edges=_latest(failure_rows, ("tenant_id", "signature", "test_id"), "edge_count", _EDGE_FIELDS),
+            edges=_latest(edge_rows, ("tenant_id", "signature", "test_id"), "edge_count", _EDGE_FIELDS),
             tests=_latest(test_rows, ("tenant_id", "test_id"), "seq", _TEST_FIELDS),
         )
 

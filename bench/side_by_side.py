@@ -86,6 +86,7 @@ class Bench:
     timeout_s: float
     out_dir: Path
     published_probes: list[ArgusEvent] = field(default_factory=list)
+    job_args: tuple[str, ...] = ()  # extra flags for the failure job (e.g. --parallelism 1)
 
     def settings(self, prefix: str, graph: str) -> Settings:
         return self.base.model_copy(update={"topic_prefix": prefix, "falkordb_graph": graph})
@@ -213,7 +214,8 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
     db_sampler.start()
     submitted = time.perf_counter()
     job_id = flink_jobs.submit(settings, "failures", stack_env=bench.stack.layout.secrets_file, job_args=(
-        "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph, "--group-id", group))
+        "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph, "--group-id", group,
+        *bench.job_args))
     spies: list = []
     try:
         flink_jobs.wait_running(settings, job_id)
@@ -437,6 +439,7 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=1800, help="seconds to wait for other jobs to end")
     parser.add_argument("--max-load", type=float, default=0, help="wait for the 1-min load average to fall below")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default .state/side-by-side/...)")
+    parser.add_argument("--job-args", default="", help="extra flags for the failure job, e.g. '--parallelism 2'")
     parser.add_argument("--port-offset", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     args = parser.parse_args()
@@ -448,7 +451,7 @@ def main() -> None:
     out_dir = REPO_ROOT / ".state" / "side-by-side"
     out = args.out or out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     bench = Bench(stack, stack.settings(), workload(args.events), args.probes, args.probe_rate,
-                  args.timeout or args.events / 20 + 120, out_dir)
+                  args.timeout or args.events / 20 + 120, out_dir, job_args=tuple(args.job_args.split()))
     wait_idle(bench.base, args.wait_idle, args.max_load)
     rows = bulk_rows(bench.events) if "bulk-unwind" in contenders else []
     size = sum(len(e.to_bytes()) for e in bench.events) / len(bench.events)

@@ -6,20 +6,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
-from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
+from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
-from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
+from argus_streams.failures import Changed, TenantFailures, TestRun, parse_run
 from argus_streams.flink_kit import (
     DLQ_TAG,
     GRAPH_RETRY,
@@ -32,55 +33,96 @@ from argus_streams.flink_kit import (
     job_settings,
     kafka_sink,
     kafka_source,
+    side_output,
 )
-from argus_streams.graph import GraphSink, is_data_error
+from argus_streams.graph import GraphSink, WritePlan, is_data_error, retry_transient
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 
 JOB_NAME = "argus-failures"
 SOURCE_NAME = "flink.failures"
 GRAPH_WRITE_TIMEOUT = Time.minutes(15)  # transient outages are retried inside; this only catches hangs
-GRAPH_CAPACITY = 2000
+GRAPH_CAPACITY = 100  # elements in flight, each one tenant's coalesced rows
 
-GRAPH_TAG = OutputTag("graph-rows", Types.PICKLED_BYTE_ARRAY())
+# Changed entries of a tenant are written this long after the first change: the coalescing window (a key
+# changed many times within it is one upsert) and the floor of the publish -> graph latency.
+FLUSH_MS = 200
+# Entries nobody updated for this long leave the state (and the mirror); the graph keeps what they said.
+STATE_TTL = Time.days(30)
+# Per store, this many flushed tenants' rows share one UNWIND write (newest row per key).
+BATCH_ELEMENTS = 64
 
 
-class TestHistoryFunction(KeyedProcessFunction):
-    """Keyed by tenant + test suite (the topics' partition key): dedupe, pass/fail history, flakiness."""
+def entries_descriptor() -> MapStateDescriptor:
+    descriptor = MapStateDescriptor("failure-entries", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+    descriptor.enable_time_to_live(
+        StateTtlConfig.new_builder(STATE_TTL)
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        .build())
+    return descriptor
 
-    __test__ = False
+
+class AggregateFailures(KeyedProcessFunction):
+    """Keyed by tenant: dedupe, test history and flakiness, signature and edge tallies, in one operator.
+
+    The state is a MapState of flat entries (see TenantFailures), so an event reads and writes at most
+    three small values whatever the size of a suite or a signature. Reads come from an in-memory mirror
+    of the tenant's entries, loaded with one iteration the first time this instance sees the tenant
+    (after a start, a restore or a rescale): no blocking state round trip per new key. Writes go through
+    to the MapState (PyFlink commits each changed entry once per bundle).
+
+    Rows are not emitted per event: the changed entries wait in keyed state (`pending`, so a restore
+    re-emits what a checkpoint holds but the graph may not) until a processing-time timer FLUSH_MS after
+    the first change, which emits one element, the tenant's coalesced upsert rows.
+    """
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        # One value per (tenant, suite) holding every test's history, not a map state per test: each
-        # state miss is a blocking round trip to the JVM, and a suite's tests are touched together.
-        self.tests = runtime_context.get_state(ValueStateDescriptor("suite-tests", Types.PICKLED_BYTE_ARRAY()))
+        self.entries = runtime_context.get_map_state(entries_descriptor())
+        self.pending = runtime_context.get_state(ValueStateDescriptor("failure-pending", Types.PICKLED_BYTE_ARRAY()))
+        self.mirrors: dict[str, dict[str, Any]] = {}
+        self.pendings: dict[str, Changed] = {}
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def _tenant(self, tenant: str) -> tuple[TenantFailures, Changed]:
+        mirror = self.mirrors.get(tenant)
+        if mirror is None:
+            mirror = self.mirrors[tenant] = dict(self.entries.items())
+        pending = self.pendings.get(tenant)
+        if pending is None:
+            pending = self.pendings[tenant] = self.pending.value() or {}
+        return TenantFailures(tenant, mirror), pending
 
     def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
-        tests: dict[str, TestHistory] = self.tests.value() or {}
-        history = tests.setdefault(run.test_id, TestHistory())
-        if not history.record(run):
-            return  # a producer retry or a republished record: counted once
-        self.tests.update(tests)
-        yield GRAPH_TAG, history.upsert(run)
-        if run.failed and run.signature:
-            yield run
+        failures, pending = self._tenant(ctx.get_current_key())
+        changed = failures.record(run)
+        if changed is None:
+            self.metrics.count("duplicates")
+            return
+        for key in changed:
+            self.entries.put(key, failures.entries[key])
+        if not pending:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + FLUSH_MS)
+        pending.update(changed)
+        self.pending.update(pending)
+        yield from ()
 
-
-class SignatureFunction(KeyedProcessFunction):
-    """Keyed by tenant + signature: count, first/last seen, sample, tests affected."""
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.stats = runtime_context.get_state(ValueStateDescriptor("signature-stats", Types.PICKLED_BYTE_ARRAY()))
-
-    def process_element(self, run: TestRun, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
-        stats = self.stats.value() or SignatureStats()
-        stats.record(run)
-        self.stats.update(stats)
-        yield stats.upsert(run)
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # noqa: ANN201
+        failures, pending = self._tenant(ctx.get_current_key())
+        if not pending:
+            return
+        rows = failures.rows(pending)
+        pending.clear()
+        self.pending.clear()
+        if rows:
+            yield rows
 
 
 class GraphWrite(AsyncFunction):
-    """Batched idempotent upserts to FalkorDB and Neo4j; rows that are bad data come back as DLQ records.
+    """Each element (a tenant's coalesced rows) upserted into FalkorDB and Neo4j at once, each store
+    through its own micro-batcher: one write in flight per store, and the elements that arrive meanwhile
+    share the next UNWIND (newest row per key). Rows that are bad data come back as DLQ records.
 
     Transient database errors are retried inside (backpressure: the async queue fills, the source
     slows) and never reach the DLQ. Async I/O cannot emit side outputs, so failures are returned.
@@ -90,39 +132,44 @@ class GraphWrite(AsyncFunction):
         self.settings = settings
         self.neo4j = neo4j
         self._sink: GraphSink | None = None
-        self._batcher: MicroBatcher[dict] | None = None
+        self._batchers: list[MicroBatcher[list[dict]]] = []
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self._sink, self._batcher = None, None  # created on the operator's event loop, at first use
+        self._sink, self._batchers = None, []  # created on the operator's event loop, at first use
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
-    async def _write_batch(self, rows: Sequence[dict]) -> None:
-        assert self._sink is not None
-        started = time.perf_counter()
-        await self._sink.write(rows)
+    async def _write_batch(self, writer: Any, elements: Sequence[list[dict]]) -> None:
+        started, store = time.perf_counter(), type(writer).__name__
+        plan = WritePlan.of([row for rows in elements for row in rows])
+        await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         self.metrics.count("graph_write_batches")
-        self.metrics.count("graph_write_rows", len(rows))
+        self.metrics.count("graph_write_rows", len(plan.failures) + len(plan.edges) + len(plan.tests), store=store)
         self.metrics.count("graph_write_ms", elapsed_ms)  # rate(ms) / rate(batches) = mean batch latency
-        self.metrics.gauge("graph_write_last_ms", elapsed_ms)
+        self.metrics.gauge("graph_write_last_ms", elapsed_ms, store=store)
 
-    async def async_invoke(self, row: dict) -> list:
-        if self._sink is None or self._batcher is None:
+    async def async_invoke(self, rows: list[dict]) -> list:
+        if self._sink is None:
             self._sink = GraphSink(self.settings, neo4j=self.neo4j)
-            self._batcher = MicroBatcher(self._write_batch)
-        try:
-            await self._batcher.submit(row)
+            self._batchers = [MicroBatcher(functools.partial(self._write_batch, writer), max_size=BATCH_ELEMENTS,
+                                           max_delay_s=0) for writer in self._sink.writers]
+        outcomes = await asyncio.gather(*(batcher.submit(rows) for batcher in self._batchers),
+                                        return_exceptions=True)
+        errors = [error for error in outcomes if isinstance(error, BaseException)]
+        if not errors:
             return []
-        except Exception as batch_error:
-            if not is_data_error(batch_error):
-                raise  # down past the retry deadline, or misconfigured: fail the task, restart from the checkpoint
-        try:  # the batch held bad data: write this row alone to find out whether it is the culprit
-            await self._sink.write([row])
-            return []
-        except Exception as exc:
-            if not is_data_error(exc):
-                raise
-            return [graph_error_row(row, exc, self.settings.topic_prefix, self.metrics)]
+        for error in errors:
+            if not is_data_error(error):
+                raise error  # down past the retry deadline, or misconfigured: fail over to the checkpoint
+        dead = []  # a batch held bad data: write this element's rows one by one to find the culprits
+        for row in rows:
+            try:
+                await self._sink.write([row])
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                dead.append(graph_error_row(row, exc, self.settings.topic_prefix, self.metrics))
+        return dead
 
     def close(self) -> None:
         if self._sink is not None:
@@ -142,17 +189,19 @@ def graph_error_row(row: dict, error: BaseException, prefix: str, metrics: JobMe
 
 
 def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:
-    """Kafka records -> (graph upsert rows, DLQ records): everything but the I/O at both ends."""
+    """Kafka records -> (graph upsert elements, DLQ records): everything but the I/O at both ends.
+
+    Two Python steps: parse (with the key selector chained into the same worker) and one keyed
+    aggregation per tenant; each is one JVM <-> Python crossing per event, and the graph sink sees
+    one element per tenant per FLUSH_MS instead of one per event.
+    """
     parse = ParseRecords(prefix, SOURCE_NAME, lambda record: parse_run(record.value), lambda run: run.event_type)
     runs = records.process(parse, output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Parse and validate").uid("failures-parse")
-    histories = runs.key_by(lambda run: run.suite_key, key_type=Types.STRING()) \
-        .process(TestHistoryFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \
-        .name("Test history and flakiness (tenant, suite)").uid("failures-test-history")
-    signatures = histories.key_by(lambda run: run.signature_key, key_type=Types.STRING()) \
-        .process(SignatureFunction(), output_type=Types.PICKLED_BYTE_ARRAY()) \
-        .name("Signature aggregation (tenant, signature)").uid("failures-signatures")
-    return signatures.union(histories.get_side_output(GRAPH_TAG)), runs.get_side_output(DLQ_TAG)
+    graph_rows = runs.key_by(lambda run: run.tenant_id, key_type=Types.STRING()) \
+        .process(AggregateFailures(), output_type=Types.PICKLED_BYTE_ARRAY()) \
+        .name("Failure aggregation per tenant: history, flakiness, signatures").uid("failures-aggregate-v2")
+    return graph_rows, side_output(runs, DLQ_TAG)
 
 
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
