@@ -31,7 +31,7 @@ $(COGNEE_STAMP): requirements-cognee.txt
 	$(COGNEE_VENV)/bin/pip install -q -r requirements-cognee.txt
 	@touch $@
 
-$(JARS_STAMP): pom.xml java/*/pom.xml
+$(JARS_STAMP): pom.xml java/*/pom.xml $(shell find java -name "*.java" -not -path "*/target/*")
 	$(MVN) package
 	@touch $@
 

@@ -23,6 +23,10 @@ class UnexpectedEventType(ValueError):
     """An event on our topics of a type this job does not read (a data error, sent to the DLQ)."""
 
 
+class TenantKeyMismatch(ValueError):
+    """An event whose own tenant_id is not the tenant it was keyed by (a data error, sent to the DLQ)."""
+
+
 def iso_utc(moment: datetime) -> str:
     """One fixed, lexicographically ordered text form for every timestamp we store."""
     if moment.tzinfo is None:

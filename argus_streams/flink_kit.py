@@ -18,6 +18,7 @@ from pyflink.datastream import (
     AsyncRetryStrategy,
     CheckpointingMode,
     DataStream,
+    KeyedStream,
     OutputTag,
     StreamExecutionEnvironment,
 )
@@ -29,6 +30,7 @@ from pyflink.datastream.connectors.kafka import (
     KafkaSource,
 )
 from pyflink.datastream.functions import ProcessFunction, RuntimeContext
+from pyflink.java_gateway import get_gateway
 from pyflink.util.java_utils import load_java_class
 
 from argus_streams import dlq
@@ -42,6 +44,8 @@ from argus_streams.stack.base import REPO_ROOT
 # Where `mvn package` puts the jobs' jars; images set ARGUS_FLINK_LIB (docker/flink/Dockerfile: /opt/flink/usrlib).
 FLINK_LIB = Path(os.environ.get("ARGUS_FLINK_LIB", REPO_ROOT / "target" / "flink-lib"))
 DESERIALIZER_CLASS = "io.argus.streams.flink.RecordWithMetadataDeserializer"
+# (tenant_id read in the JVM, record): a keyed stream without a Python key selector (see keyed_by_first_field).
+TENANT_KEYED_DESERIALIZER_CLASS = "io.argus.streams.flink.TenantKeyedRecordDeserializer"
 SERIALIZER_CLASS = "io.argus.streams.flink.HeaderedRecordSerializer"
 # The SQL connector shades the Kafka client: JAAS must name the shaded login module.
 SCRAM_LOGIN_MODULE = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -66,6 +70,8 @@ OUT_RECORD_TYPE = Types.ROW_NAMED(
     ["topic", "key", "value", "headers"],
     [Types.STRING(), Types.STRING(), Types.STRING(), Types.MAP(Types.STRING(), Types.STRING())],
 )
+# TenantKeyedRecordDeserializer's rows: (tenant key, record).
+TENANT_KEYED_RECORD_TYPE = Types.ROW([Types.STRING(), RECORD_TYPE])
 # The side output every job routes bad input to (tags are equal by name and type).
 DLQ_TAG = OutputTag("dlq", OUT_RECORD_TYPE)
 # Graph writes in async I/O are retried in two layers: a transient error inside the call (retry_transient,
@@ -119,7 +125,8 @@ def kafka_properties(settings: Settings) -> dict[str, str]:
     return props
 
 
-def kafka_source(settings: Settings, topics: list[str], group_id: str) -> KafkaSource:
+def kafka_source(settings: Settings, topics: list[str], group_id: str,
+                 deserializer: str = DESERIALIZER_CLASS) -> KafkaSource:
     """Committed offsets of `group_id` (earliest when none), committed back on every checkpoint."""
     builder = (
         KafkaSource.builder()
@@ -131,7 +138,7 @@ def kafka_source(settings: Settings, topics: list[str], group_id: str) -> KafkaS
                          "isolation.level": "read_committed", "client.id.prefix": group_id})
     )
     # No Python API takes a record deserializer: hand the Java one to the Java builder.
-    builder._j_builder.setDeserializer(java_instance(DESERIALIZER_CLASS))
+    builder._j_builder.setDeserializer(java_instance(deserializer))
     return builder.build()
 
 
@@ -203,6 +210,15 @@ def side_output(stream: DataStream, tag: OutputTag) -> DataStream:
     pickled) row type, as DLQ_TAG is, is already encoded for the JVM and can go to a Java sink as it is.
     """
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
+
+
+def keyed_by_first_field(stream: DataStream, value_type: Any) -> KeyedStream:
+    """A stream of Row(key: STRING, value) keyed by its first field, as `key_by` would key it, without the
+    Python key selector `key_by` inserts (a Python worker per subtask and a JVM <-> Python crossing per
+    record). The keyed Python operator that follows sees `value` and gets the key from its context."""
+    key_type = Types.ROW([Types.STRING()]).get_java_type_info()
+    j_keyed = stream._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(), key_type)
+    return KeyedStream(j_keyed, value_type, stream)
 
 
 def job_parser(description: str | None, default_group: str) -> argparse.ArgumentParser:

@@ -10,13 +10,20 @@ from pyflink.common import Row, Types
 from pyflink.datastream import RuntimeExecutionMode
 
 from argus_streams.events import ArgusEvent
-from argus_streams.flink_kit import RECORD_TYPE, create_env
+from argus_streams.flink_kit import (
+    TENANT_KEYED_DESERIALIZER_CLASS,
+    TENANT_KEYED_RECORD_TYPE,
+    create_env,
+    java_instance,
+)
 from argus_streams.samples import executed_event, failed_event
 from jobs.failures import aggregate
 
 
 def record(topic: str, offset: int, value: bytes, key: str | None = "suite") -> Row:
-    return Row(topic, offset % 6, offset, 0, key, bytearray(value), {"tenant_id": "acme"})
+    """(tenant key, record), the key read by the job's own Java deserializer."""
+    tenant = java_instance(TENANT_KEYED_DESERIALIZER_CLASS).tenantOf(value)
+    return Row(tenant, Row(topic, offset % 6, offset, 0, key, bytearray(value), {"tenant_id": "acme"}))
 
 
 def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
@@ -27,16 +34,18 @@ def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
         events.append(failed_event(rng, tenant=tenant, suite="s1", test=f"t{i % 4 // 2}", signature_id=(i % 8) // 4,
                                    run=i))
     events += [executed_event(rng, tenant="acme", suite="s1", test="t0", run=i, status="passed") for i in range(3)]
+    env = create_env(parallelism=2)  # loads the job's jars, whose deserializer computes the keys
     rows = [record("argus.test.failed", n, e.to_bytes()) for n, e in enumerate(events)]
     rows.append(record("argus.test.failed", 900, events[0].to_bytes()))  # a duplicate delivery
     rows.append(record("argus.test.failed", 901, b"{truncated"))
     rows.append(record("argus.test.executed", 902, b'{"event_type": "test.executed"}'))
+    forged = record("argus.test.failed", 903, events[1].to_bytes())
+    rows.append(Row("acme", forged[1]))  # keyed as another tenant than the event says: never aggregated there
 
-    env = create_env(parallelism=2)
     # A bounded input ends before any processing-time timer is due; in BATCH mode Flink fires a key's
     # timers when its input is done, so every tenant's pending rows are flushed (on Kafka, the timer does).
     env.set_runtime_mode(RuntimeExecutionMode.BATCH)
-    source = env.from_collection(rows, type_info=RECORD_TYPE)
+    source = env.from_collection(rows, type_info=TENANT_KEYED_RECORD_TYPE)
     graph_rows, dead_letters = aggregate(source, "argus")
     flat = graph_rows.flat_map(lambda rows: [json.dumps(r) for r in rows], output_type=Types.STRING()) \
         .disable_chaining()
@@ -66,8 +75,21 @@ def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
     assert tests[("acme", "t0")]["flakiness"] > 0 and tests[("globex", "t0")]["flakiness"] == 0
 
     dead = [r for r in out if r["kind"] == "dlq"]
-    assert Counter(r["topic"] for r in dead) == {"argus.dlq": 2}
+    assert Counter(r["topic"] for r in dead) == {"argus.dlq": 3}
     letters = {json.loads(r["value"])["payload"]["original_offset"]: json.loads(r["value"]) for r in dead}
     assert letters[901]["payload"]["error_type"] == "EventValidationError"
     assert letters[902]["payload"]["original_topic"] == "argus.test.executed"
     assert letters[901]["tenant_id"] == "acme"  # from the original record's headers
+    assert letters[903]["payload"]["error_type"] == "TenantKeyMismatch"
+
+
+def test_the_tenant_key_is_the_events_own_top_level_tenant_id() -> None:
+    create_env(parallelism=1)
+    keys = java_instance(TENANT_KEYED_DESERIALIZER_CLASS)
+    assert keys.tenantOf(b'{"tenant_id": "acme", "payload": {"tenant_id": "other"}}') == "acme"
+    assert keys.tenantOf(b'{"payload": {"tenant_id": "other"}, "tenant_id": "t\\u00e9"}') == "t\u00e9"
+    assert keys.tenantOf(b'{"tenant_id": "a", "tenant_id": "b"}') == "b"  # the last wins, as in Python's json
+    assert json.loads(b'{"tenant_id": "a", "tenant_id": "b"}')["tenant_id"] == "b"
+    for value in (b'{"tenant_id": 7}', b'["tenant_id"]', b'{"tenant_id": "a"', b"\xff\xfe", b"",
+                  b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b', "tenant_id": "a"}'):
+        assert keys.tenantOf(value) == "", value[:40]
