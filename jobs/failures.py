@@ -51,6 +51,11 @@ GRAPH_CAPACITY = 100  # elements in flight, each one tenant's coalesced rows
 FLUSH_MS = 200
 # Entries nobody updated for this long leave the state (and the mirror); the graph keeps what they said.
 STATE_TTL = Time.days(30)
+# State grows with every test, signature and (signature, test) pair a tenant has: RocksDB keeps it off the
+# JVM heap (bounded by managed memory, spilling to disk) and checkpoints only what changed, so neither
+# garbage collection nor checkpoints grow with the state (measured with the heap backend at 200k events:
+# 42 s of GC on a 488 MB heap, events/s falling from 4,145 at 40k events to 1,699).
+STATE_BACKEND = {"state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true"}
 # Per store, this many flushed tenants' rows share one UNWIND write (newest row per key).
 BATCH_ELEMENTS = 64
 
@@ -239,7 +244,7 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
 
 def main(argv: list[str] | None = None) -> None:
     args = job_parser(__doc__, "argus-flink-failures").parse_args(argv)
-    env = create_env(args.parallelism)
+    env = create_env(args.parallelism, STATE_BACKEND)
     build_pipeline(env, job_settings(args), group_id=args.group_id)
     env.execute(JOB_NAME)
 
