@@ -131,15 +131,28 @@ def run_quix(settings: Settings, group_id: str, state_dir: Path) -> None:
     from quixstreams import Application
     from quixstreams.sinks import BatchingSink, SinkBatch
 
-    class FalkorSink(BatchingSink):
-        """One WritePlan per flushed batch (Quix flushes sinks on each commit, every 5 s by default)."""
+    class GraphSink(BatchingSink):
+        """One WritePlan per flushed batch (Quix flushes sinks on each commit, every 5 s by default), into
+        FalkorDB and then Neo4j (one transaction), as the failure job writes both stores."""
 
         def setup(self) -> None:
+            from neo4j import GraphDatabase
+
             self._db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
             self._graph = self._db.select_graph(settings.falkordb_graph)
+            auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
+            self._neo4j = GraphDatabase.driver(settings.neo4j_uri, auth=auth)
 
         def write(self, batch: SinkBatch) -> None:
-            write_plan(self._graph, [item.value for item in batch])
+            rows = [item.value for item in batch]
+            write_plan(self._graph, rows)
+            statements = WritePlan.of(rows).statements()
+
+            def work(tx: Any) -> None:
+                for query, params in statements:
+                    tx.run(query, {"rows": params}).consume()
+            with self._neo4j.session() as session:
+                session.execute_write(work)
 
     app = Application(broker_address=quix_connection(settings), consumer_group=group_id,
                       auto_offset_reset="earliest", state_dir=state_dir, loglevel="WARNING")
@@ -150,7 +163,7 @@ def run_quix(settings: Settings, group_id: str, state_dir: Path) -> None:
     sdf = sdf.apply(record_history, stateful=True).filter(lambda value: value is not None)
     sdf = sdf.group_by(lambda value: TestRun(**value["run"]).signature_key, name="signature")
     sdf = sdf.apply(record_signature, stateful=True, expand=True)
-    sdf.sink(FalkorSink())
+    sdf.sink(GraphSink())
     app.run()
 
 

@@ -68,6 +68,7 @@ class Phase:
     startup_s: float | None = None
     jvm_cpu_s: float | None = None  # flink: the TaskManager JVM's share of cpu_s (the rest: Python workers)
     load_1m: float = 0.0
+    prefix: int = 0  # timed on the workload's first `prefix` events only (0: all of them)
     error: str = ""
     profile: dict = field(default_factory=dict)
 
@@ -87,6 +88,7 @@ class Bench:
     out_dir: Path
     published_probes: list[ArgusEvent] = field(default_factory=list)
     job_args: tuple[str, ...] = ()  # extra flags for the failure job (e.g. --parallelism 1)
+    seed_prefix: int = 0  # the seed's loop reads only this many events (0: all)
 
     def settings(self, prefix: str, graph: str) -> Settings:
         return self.base.model_copy(update={"topic_prefix": prefix, "falkordb_graph": graph})
@@ -151,16 +153,22 @@ def contender_command(bench: Bench, name: str, settings: Settings, group: str, e
             "--expect", str(expect), "--quix-state-dir", str(bench.out_dir / f"quix-{group}")]
 
 
-def finish_probes(bench: Bench, settings: Settings, phase: Phase) -> None:
+def finish_probes(bench: Bench, settings: Settings, phase: Phase, shared_topic: bool = True) -> None:
     probes = probe_events(f"probe-{phase.contender}", bench.probes)
     latencies = measure_latency(settings, probes, bench.probe_rate)
-    bench.published_probes += probes
+    if shared_topic:  # later contenders read them too
+        bench.published_probes += probes
     phase.p50_ms, phase.p99_ms = (percentile_ms(latencies, q) for q in (0.5, 0.99))
 
 
-def run_process(bench: Bench, phase: Phase, settings: Settings, group: str) -> None:
-    """seed / quix / read-*: a process of its own, sampled with its children."""
-    expected = len(bench.events) + len(bench.published_probes)
+def run_process(bench: Bench, phase: Phase, settings: Settings, group: str,
+                prefix_events: list[ArgusEvent] | None = None) -> None:
+    """seed / quix / read-*: a process of its own, sampled with its children. With `prefix_events`, the
+    contender reads a topic of its own holding only those (the seed's loop, whose cost per event is
+    constant, on a prefix of the workload)."""
+    events = bench.events if prefix_events is None else prefix_events
+    probes = bench.published_probes if prefix_events is None else []
+    expected = len(events) + len(probes)
     writes = phase.contender in GRAPH_WRITERS
     if writes:
         ensure_indexes(settings)
@@ -188,8 +196,8 @@ def run_process(bench: Bench, phase: Phase, settings: Settings, group: str) -> N
         phase.falkordb_cpu_s = db_sampler.stop()[1]
         phase.events = expected
         if writes:
-            check_graph(settings, bench.events + bench.published_probes[:expected - len(bench.events)], phase)
-            finish_probes(bench, settings, phase)
+            check_graph(settings, events + probes, phase)
+            finish_probes(bench, settings, phase, shared_topic=prefix_events is None)
         else:
             phase.verified = True  # every record read and parsed; nothing to verify in a graph
     finally:
@@ -324,6 +332,17 @@ def one_run(bench: Bench, run: int, contenders: list[str], rows: list[dict], pro
                     run_flink(bench, phase, settings, group)
                 elif name == "bulk-unwind":
                     run_bulk(bench, phase, settings, rows)
+                elif name == "seed" and bench.seed_prefix and bench.seed_prefix < len(bench.events):
+                    seed_topics = bench.settings(f"{prefix}-seed", group)
+                    ensure_topics(seed_topics)
+                    with EventGateway(seed_topics) as gateway:
+                        for start in range(0, bench.seed_prefix, 5000):
+                            gateway.publish_many(bench.events[start:min(start + 5000, bench.seed_prefix)])
+                    try:
+                        phase.prefix = bench.seed_prefix
+                        run_process(bench, phase, seed_topics, group, bench.events[:bench.seed_prefix])
+                    finally:
+                        delete_prefixed_topics(seed_topics)
                 else:
                     run_process(bench, phase, settings, group)
             except Exception as exc:  # one contender failing must not lose the others' figures
@@ -367,7 +386,7 @@ def summarise(phases: list[Phase], contenders: list[str]) -> dict[str, dict]:
         mine = [p for p in phases if p.contender == name]
         rates = [p.rate for p in mine if p.rate is not None]
         summary[name] = {
-            "runs": len(mine), "verified": len(rates),
+            "runs": len(mine), "verified": len(rates), "prefix": max((p.prefix for p in mine), default=0),
             "events_per_s": statistics.median(rates) if rates else None,
             "min": min(rates) if rates else None, "max": max(rates) if rates else None,
             **{attr: median_of(mine, attr) for attr in
@@ -384,6 +403,7 @@ def ratios(summary: dict[str, dict]) -> dict[str, float | None]:
         return round(rate(a) / rate(b), 2) if rate(a) and rate(b) else None  # type: ignore[operator]
 
     return {"flink/seed": ratio("flink", "seed"), "quix/seed": ratio("quix", "seed"),
+            "flink/quix": ratio("flink", "quix"), "flink/read-kafka-python": ratio("flink", "read-kafka-python"),
             "flink/read-confluent": ratio("flink", "read-confluent"),
             "flink/bulk-unwind": ratio("flink", "bulk-unwind")}
 
@@ -392,12 +412,14 @@ def table(summary: dict[str, dict]) -> str:
     def cell(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    head = (f"{'contender':<18} {'events/s':>9} {'min-max':>15} {'ok':>4} {'p50 ms':>7} {'p99 ms':>7} "
+    head = (f"{'contender':<26} {'events/s':>9} {'min-max':>15} {'ok':>4} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'RSS MB':>7} {'CPU s':>6} {'DB CPU s':>8}")
     lines = [head, "-" * len(head)]
     for name, s in summary.items():
+        if s.get("prefix"):
+            name = f"{name} (first {s['prefix']:,})"
         spread = f"{s['min']:,.0f}-{s['max']:,.0f}" if s["min"] is not None else "-"
-        lines.append(f"{name:<18} {cell(s['events_per_s'], ',.0f'):>9} {spread:>15} "
+        lines.append(f"{name:<26} {cell(s['events_per_s'], ',.0f'):>9} {spread:>15} "
                      f"{s['verified']}/{s['runs']:<2} {cell(s['p50_ms'], '.0f'):>7} {cell(s['p99_ms'], '.0f'):>7} "
                      f"{cell(s['peak_rss_mb'], '.0f'):>7} {cell(s['cpu_s'], '.1f'):>6} "
                      f"{cell(s['falkordb_cpu_s'], '.1f'):>8}")
@@ -439,6 +461,8 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=1800, help="seconds to wait for other jobs to end")
     parser.add_argument("--max-load", type=float, default=0, help="wait for the 1-min load average to fall below")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default .state/side-by-side/...)")
+    parser.add_argument("--seed-prefix", type=int, default=20_000,
+                        help="the seed's loop (~120 events/s, constant per event) reads only the first N events")
     parser.add_argument("--job-args", default="", help="extra flags for the failure job, e.g. '--parallelism 2'")
     parser.add_argument("--port-offset", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -451,7 +475,8 @@ def main() -> None:
     out_dir = REPO_ROOT / ".state" / "side-by-side"
     out = args.out or out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     bench = Bench(stack, stack.settings(), workload(args.events), args.probes, args.probe_rate,
-                  args.timeout or args.events / 20 + 120, out_dir, job_args=tuple(args.job_args.split()))
+                  args.timeout or args.events / 20 + 120, out_dir, job_args=tuple(args.job_args.split()),
+                  seed_prefix=args.seed_prefix)
     wait_idle(bench.base, args.wait_idle, args.max_load)
     rows = bulk_rows(bench.events) if "bulk-unwind" in contenders else []
     size = sum(len(e.to_bytes()) for e in bench.events) / len(bench.events)
@@ -467,7 +492,8 @@ def main() -> None:
           f"{min(p.load_1m for p in phases):.1f}-{max(p.load_1m for p in phases):.1f}")
     print(table(summary))
     print("ratios (events/s):", json.dumps(ratios(summary)))
-    print("the Flink job also writes Neo4j (it has no flag to turn it off); the others write FalkorDB only")
+    print("flink and quix write FalkorDB and Neo4j (Neo4j's graph is shared by the runs; the first writer creates"
+          " the nodes); seed and bulk-unwind write FalkorDB only")
     profiled = [p.profile for p in phases if p.profile]
     if profiled:
         print("py-spy, the job's Python workers (share of samples; self = leaf frame):")
@@ -480,7 +506,7 @@ def main() -> None:
         "events": args.events, "event_bytes": round(size), "runs": args.runs, "cores": os.cpu_count(),
         "load_1m": loads, "summary": summary, "ratios": ratios(summary), "phases": [asdict(p) for p in phases],
         "notes": {"clock": "from the contender's start (Flink: RUNNING) on a pre-published topic to the last "
-                           "graph write", "flink_neo4j": "the Flink job writes Neo4j as well"},
+                           "graph write", "neo4j": "flink and quix write Neo4j as well"},
     }, indent=2))
     print(f"results: {out}")
 
