@@ -23,6 +23,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -69,6 +70,7 @@ class Phase:
     jvm_cpu_s: float | None = None  # flink: the TaskManager JVM's share of cpu_s (the rest: Python workers)
     load_1m: float = 0.0
     prefix: int = 0  # timed on the workload's first `prefix` events only (0: all of them)
+    background: dict = field(default_factory=dict)  # the steady load its probes ran under, if any
     error: str = ""
     profile: dict = field(default_factory=dict)
 
@@ -89,6 +91,7 @@ class Bench:
     published_probes: list[ArgusEvent] = field(default_factory=list)
     job_args: tuple[str, ...] = ()  # extra flags for the failure job (e.g. --parallelism 1)
     seed_prefix: int = 0  # the seed's loop reads only this many events (0: all)
+    background_rate: float = 0.0  # events/s published to the failure job while its probes run (0: none)
 
     def settings(self, prefix: str, graph: str) -> Settings:
         return self.base.model_copy(update={"topic_prefix": prefix, "falkordb_graph": graph})
@@ -153,9 +156,46 @@ def contender_command(bench: Bench, name: str, settings: Settings, group: str, e
             "--expect", str(expect), "--quix-state-dir", str(bench.out_dir / f"quix-{group}")]
 
 
+class BackgroundLoad(threading.Thread):
+    """Failures of the workload's shape on tenants of their own (`bg-*`), published at `rate` per second in
+    batches of a tenth of a second while the probes are measured: latency under a steady load."""
+
+    def __init__(self, settings: Settings, rate: float, run_offset: int):
+        super().__init__(daemon=True)
+        self.settings, self.rate, self.run_offset = settings, rate, run_offset
+        self.sent: list[ArgusEvent] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        rng, batch = random.Random(self.run_offset), max(1, round(self.rate / 10))
+        with EventGateway(self.settings) as gateway:
+            started = time.perf_counter()
+            while not self.stop.is_set():
+                i = len(self.sent)
+                events = [failed_event(rng, tenant=f"bg-{n % 50}", suite=f"suite-{n % 97}", test=f"t-{n % 1009}",
+                                       signature_id=n % 5000, run=self.run_offset + n, pad_to=300)
+                          for n in range(i, i + batch)]
+                gateway.publish_many(events)
+                self.sent += events
+                time.sleep(max(0.0, started + len(self.sent) / self.rate - time.perf_counter()))
+
+
 def finish_probes(bench: Bench, settings: Settings, phase: Phase, shared_topic: bool = True) -> None:
     probes = probe_events(f"probe-{phase.contender}", bench.probes)
-    latencies = measure_latency(settings, probes, bench.probe_rate)
+    load = None
+    if bench.background_rate and phase.contender == "flink":
+        load = BackgroundLoad(settings, bench.background_rate, run_offset=10_000_000 * phase.run)
+        load.start()
+        time.sleep(5)  # the load is steady before the first probe
+    try:
+        latencies = measure_latency(settings, probes, bench.probe_rate)
+    finally:
+        if load is not None:
+            load.stop.set()
+            load.join()
+            elapsed = len(load.sent) / bench.background_rate
+            phase.background = {"rate": bench.background_rate, "events": len(load.sent), "seconds": round(elapsed, 1)}
+            bench.published_probes += load.sent  # on the topic: later contenders read (and verify) them too
     if shared_topic:  # later contenders read them too
         bench.published_probes += probes
     phase.p50_ms, phase.p99_ms = (percentile_ms(latencies, q) for q in (0.5, 0.99))
@@ -463,6 +503,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default .state/side-by-side/...)")
     parser.add_argument("--seed-prefix", type=int, default=20_000,
                         help="the seed's loop (~120 events/s, constant per event) reads only the first N events")
+    parser.add_argument("--background-rate", type=float, default=2000.0,
+                        help="events/s of steady load on the failure job while its probes run (0: none)")
     parser.add_argument("--job-args", default="", help="extra flags for the failure job, e.g. '--parallelism 2'")
     parser.add_argument("--port-offset", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
@@ -476,7 +518,7 @@ def main() -> None:
     out = args.out or out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     bench = Bench(stack, stack.settings(), workload(args.events), args.probes, args.probe_rate,
                   args.timeout or args.events / 20 + 120, out_dir, job_args=tuple(args.job_args.split()),
-                  seed_prefix=args.seed_prefix)
+                  seed_prefix=args.seed_prefix, background_rate=args.background_rate)
     wait_idle(bench.base, args.wait_idle, args.max_load)
     rows = bulk_rows(bench.events) if "bulk-unwind" in contenders else []
     size = sum(len(e.to_bytes()) for e in bench.events) / len(bench.events)
@@ -492,6 +534,11 @@ def main() -> None:
           f"{min(p.load_1m for p in phases):.1f}-{max(p.load_1m for p in phases):.1f}")
     print(table(summary))
     print("ratios (events/s):", json.dumps(ratios(summary)))
+    loaded = [p.background for p in phases if p.background]
+    if loaded:
+        achieved = ", ".join(f"{b['events'] / b['seconds']:,.0f}" for b in loaded)
+        print(f"flink's p50/p99 were measured under a steady background load of {loaded[0]['rate']:,.0f} events/s "
+              f"(achieved: {achieved} events/s)")
     print("flink and quix write FalkorDB and Neo4j (Neo4j's graph is shared by the runs; the first writer creates"
           " the nodes); seed and bulk-unwind write FalkorDB only")
     profiled = [p.profile for p in phases if p.profile]
