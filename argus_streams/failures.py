@@ -119,37 +119,6 @@ class TestHistory:
 
 # Per signature: counts, first/last seen, tests affected ----------------------------------------------
 @dataclass
-class SignatureStats:
-    count: int = 0
-    first_seen: str = ""
-    last_seen: str = ""
-    error_type: str = ""
-    sample_message: str = ""
-    sample_key: tuple[str, str] = ("", "")
-    tests: dict[str, list[Any]] = field(default_factory=dict)  # test_id -> [count, last_seen, suite_id]
-
-    def record(self, run: TestRun) -> None:
-        self.count += 1
-        self.first_seen = min(self.first_seen or run.at, run.at)
-        self.last_seen = max(self.last_seen, run.at)
-        self.error_type = run.error_type or ""
-        key = (run.at, run.event_id)  # the earliest failure is the sample, whatever the arrival order
-        if not self.sample_message or key < self.sample_key:
-            self.sample_key, self.sample_message = key, run.message or ""
-        test = self.tests.setdefault(run.test_id, [0, "", run.suite_id])
-        test[0] += 1
-        test[1] = max(test[1], run.at)
-
-    def upsert(self, run: TestRun) -> dict[str, Any]:
-        edge_count, edge_last_seen, suite_id = self.tests[run.test_id]
-        return {"kind": "failure", "tenant_id": run.tenant_id, "signature": run.signature, "count": self.count,
-                "first_seen": self.first_seen, "last_seen": self.last_seen, "error_type": self.error_type,
-                "sample_message": self.sample_message, "test_id": run.test_id, "suite_id": suite_id,
-                "edge_count": edge_count, "edge_last_seen": edge_last_seen}
-
-
-# Per tenant, as the failure job keeps it: one flat entry per test, per signature and per (signature, test)
-@dataclass
 class FailureTally:
     """The Failure node of one (tenant, signature): SignatureStats without the per-test map, so a
     signature's state stays the same size however many tests it touches (those are EdgeTally entries)."""
@@ -171,6 +140,27 @@ class FailureTally:
             self.sample_key, self.sample_message = key, run.message or ""
 
 
+@dataclass
+class SignatureStats(FailureTally):
+    """A FailureTally with every test it touched (the Quix contender's and the benchmark's one row per event)."""
+
+    tests: dict[str, list[Any]] = field(default_factory=dict)  # test_id -> [count, last_seen, suite_id]
+
+    def record(self, run: TestRun) -> None:
+        super().record(run)
+        test = self.tests.setdefault(run.test_id, [0, "", run.suite_id])
+        test[0] += 1
+        test[1] = max(test[1], run.at)
+
+    def upsert(self, run: TestRun) -> dict[str, Any]:
+        edge_count, edge_last_seen, suite_id = self.tests[run.test_id]
+        return {"kind": "failure", "tenant_id": run.tenant_id, "signature": run.signature, "count": self.count,
+                "first_seen": self.first_seen, "last_seen": self.last_seen, "error_type": self.error_type,
+                "sample_message": self.sample_message, "test_id": run.test_id, "suite_id": suite_id,
+                "edge_count": edge_count, "edge_last_seen": edge_last_seen}
+
+
+# Per tenant, as the failure job keeps it: one flat entry per test, per signature and per (signature, test)
 @dataclass
 class EdgeTally:
     """The HAD_FAILURE edge of one (tenant, signature, test)."""
@@ -228,7 +218,8 @@ class TenantFailures:
         return changed
 
     def rows(self, changed: Changed) -> list[dict[str, Any]]:
-        """Failure rows first: edge rows MATCH their Failure node (WritePlan orders them anyway)."""
+        """The upsert rows of the changed entries, in no particular order (WritePlan writes Failure nodes
+        before the edges that MATCH them)."""
         rows = []
         for key, ids in changed.items():
             value = self.entries.get(key)

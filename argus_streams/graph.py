@@ -283,4 +283,9 @@ class GraphSink(BothGraphs):
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         plan = WritePlan.of(rows)
         for writer in self.writers:
-            await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)
+            await self.write_to(writer, plan)
+
+    @staticmethod
+    async def write_to(writer: Any, plan: WritePlan) -> None:
+        """One store's share of a write, its transient errors retried with backoff."""
+        await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)

@@ -52,10 +52,13 @@ def ensure_indexes(settings: Settings) -> None:
     asyncio.run(run())
 
 
-def write_plan(graph: Any, rows: list[dict[str, Any]]) -> None:
-    """This project's batched upserts (UNWIND, newest row per key), on a synchronous FalkorDB graph."""
-    for query, params in WritePlan.of(rows).statements():
+def write_plan(graph: Any, rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """This project's batched upserts (UNWIND, newest row per key), on a synchronous FalkorDB graph;
+    returns the statements it ran."""
+    statements = WritePlan.of(rows).statements()
+    for query, params in statements:
         graph.query(query, {"rows": params})
+    return statements
 
 
 # 1. The seed's consumer loop ---------------------------------------------------------------------------
@@ -144,9 +147,7 @@ def run_quix(settings: Settings, group_id: str, state_dir: Path) -> None:
             self._neo4j = GraphDatabase.driver(settings.neo4j_uri, auth=auth)
 
         def write(self, batch: SinkBatch) -> None:
-            rows = [item.value for item in batch]
-            write_plan(self._graph, rows)
-            statements = WritePlan.of(rows).statements()
+            statements = write_plan(self._graph, [item.value for item in batch])
 
             def work(tx: Any) -> None:
                 for query, params in statements:

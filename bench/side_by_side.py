@@ -165,6 +165,7 @@ class BackgroundLoad(threading.Thread):
         self.settings, self.rate, self.run_offset = settings, rate, run_offset
         self.sent: list[ArgusEvent] = []
         self.stop = threading.Event()
+        self.seconds = 0.0  # how long it published (sent / seconds: the rate it achieved)
 
     def run(self) -> None:
         rng, batch = random.Random(self.run_offset), max(1, round(self.rate / 10))
@@ -178,6 +179,7 @@ class BackgroundLoad(threading.Thread):
                 gateway.publish_many(events)
                 self.sent += events
                 time.sleep(max(0.0, started + len(self.sent) / self.rate - time.perf_counter()))
+            self.seconds = time.perf_counter() - started
 
 
 def finish_probes(bench: Bench, settings: Settings, phase: Phase, shared_topic: bool = True) -> None:
@@ -193,8 +195,8 @@ def finish_probes(bench: Bench, settings: Settings, phase: Phase, shared_topic: 
         if load is not None:
             load.stop.set()
             load.join()
-            elapsed = len(load.sent) / bench.background_rate
-            phase.background = {"rate": bench.background_rate, "events": len(load.sent), "seconds": round(elapsed, 1)}
+            phase.background = {"rate": bench.background_rate, "events": len(load.sent),
+                                "seconds": round(load.seconds, 1)}
             bench.published_probes += load.sent  # on the topic: later contenders read (and verify) them too
     if shared_topic:  # later contenders read them too
         bench.published_probes += probes
@@ -536,7 +538,7 @@ def main() -> None:
     print("ratios (events/s):", json.dumps(ratios(summary)))
     loaded = [p.background for p in phases if p.background]
     if loaded:
-        achieved = ", ".join(f"{b['events'] / b['seconds']:,.0f}" for b in loaded)
+        achieved = ", ".join(f"{b['events'] / b['seconds']:,.0f}" if b["seconds"] else "-" for b in loaded)
         print(f"flink's p50/p99 were measured under a steady background load of {loaded[0]['rate']:,.0f} events/s "
               f"(achieved: {achieved} events/s)")
     print("flink and quix write FalkorDB and Neo4j (Neo4j's graph is shared by the runs; the first writer creates"

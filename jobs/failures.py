@@ -37,7 +37,7 @@ from argus_streams.flink_kit import (
     keyed_by_first_field,
     side_output,
 )
-from argus_streams.graph import GraphSink, WritePlan, is_data_error, retry_transient
+from argus_streams.graph import GraphSink, WritePlan, is_data_error
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 
@@ -49,7 +49,8 @@ GRAPH_CAPACITY = 100  # elements in flight, each one tenant's coalesced rows
 # Changed entries of a tenant are written this long after the first change: the coalescing window (a key
 # changed many times within it is one upsert) and the floor of the publish -> graph latency.
 FLUSH_MS = 200
-# Entries nobody updated for this long leave the state (and the mirror); the graph keeps what they said.
+# Entries nobody updated for this long leave the state (a running worker's mirror keeps them until it
+# restarts); the graph keeps what they said.
 STATE_TTL = Time.days(30)
 # State grows with every test, signature and (signature, test) pair a tenant has: RocksDB keeps it off the
 # JVM heap (bounded by managed memory, spilling to disk) and checkpoints only what changed, so neither
@@ -164,7 +165,7 @@ class GraphWrite(AsyncFunction):
     async def _write_batch(self, writer: Any, elements: Sequence[list[dict]]) -> None:
         started, store = time.perf_counter(), type(writer).__name__
         plan = WritePlan.of([row for rows in elements for row in rows])
-        await retry_transient(functools.partial(writer.write, plan), what=type(writer).__name__)
+        await GraphSink.write_to(writer, plan)
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         self.metrics.count("graph_write_batches")
         self.metrics.count("graph_write_rows", len(plan.failures) + len(plan.edges) + len(plan.tests), store=store)
