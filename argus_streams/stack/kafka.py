@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from argus_streams.errors import ConfigurationError, ServiceStartError
-from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command, port_open
+from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command, port_open, write_private
 
 KAFKA_JARS = REPO_ROOT / "target" / "kafka"
 MECHANISM = "SCRAM-SHA-512"
@@ -137,8 +137,8 @@ class KafkaService(Service):
                     f"kafka: {self.log_dirs} was formatted with other credentials than the current "
                     f"secrets; restore them or delete {self.data_dir} (log: {self.log_path})"
                 )
-        _write_private(self.properties_path, self.server_properties())
-        _write_private(self.log4j_path, LOG4J2_PROPERTIES)
+        write_private(self.properties_path, self.server_properties())
+        write_private(self.log4j_path, LOG4J2_PROPERTIES)
         if formatted:
             return
         command = java_command(
@@ -158,7 +158,7 @@ class KafkaService(Service):
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:
             raise ServiceStartError(f"kafka: formatting {self.log_dirs} failed (log: {self.log_path})")
-        _write_private(self.fingerprint_path, self._fingerprint())
+        write_private(self.fingerprint_path, self._fingerprint())
 
     def _fingerprint(self) -> str:
         """A digest of the SCRAM users given to `format`, to notice changed secrets later."""
@@ -216,12 +216,6 @@ class KafkaService(Service):
             return False
         finally:
             admin.close()
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
 
 
 def _random_cluster_id() -> str:
