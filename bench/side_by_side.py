@@ -254,8 +254,10 @@ def run_process(bench: Bench, phase: Phase, settings: Settings, group: str,
                 left.stop()
 
 
-def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profile: bool = False) -> None:
-    """The failure job as shipped (FalkorDB + Neo4j), submitted with its own graph and group."""
+def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profile: bool = False,
+              before_cancel: Callable[[str], None] | None = None) -> None:
+    """The failure job as shipped (FalkorDB + Neo4j), submitted with its own graph and group;
+    `before_cancel(job_id)` runs once the graph is complete and verified, while the job still runs."""
     expected = len(bench.events) + len(bench.published_probes)
     state_dir = bench.stack.layout.state_dir
     sampler = procstats.TreeSampler(lambda: procstats.taskmanagers(state_dir), fresh=False)
@@ -283,8 +285,10 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
         phase.falkordb_cpu_s = db_sampler.stop()[1]
         phase.events = expected
         check_graph(settings, bench.events + bench.published_probes[:expected - len(bench.events)], phase)
-        if not profile:
+        if not profile and bench.probes:
             finish_probes(bench, settings, phase)
+        if before_cancel is not None:
+            before_cancel(job_id)
     finally:
         if spies:
             procstats.stop_py_spy(spies)
@@ -503,7 +507,7 @@ def main() -> None:
     parser.add_argument("--wait-idle", type=float, default=1800, help="seconds to wait for other jobs to end")
     parser.add_argument("--max-load", type=float, default=0, help="wait for the 1-min load average to fall below")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default .state/side-by-side/...)")
-    parser.add_argument("--seed-prefix", type=int, default=20_000,
+    parser.add_argument("--seed-prefix", type=int, default=10_000,
                         help="the seed's loop (~120 events/s, constant per event) reads only the first N events")
     parser.add_argument("--background-rate", type=float, default=2000.0,
                         help="events/s of steady load on the failure job while its probes run (0: none)")
