@@ -16,6 +16,11 @@ from argus_streams.payloads import TestExecuted, TestFailed, parse_payload
 
 FAILURE_TOPICS = (EventType.TEST_FAILED, EventType.TEST_EXECUTED)
 FLAKINESS_WINDOW_BUILDS = 20
+# A test runs a few times a build (retries, shards); the ids a build remembers are capped so a stream of
+# one test's events in one build cannot grow its state without bound. Past the cap a build still counts
+# every new event, but recognises only the first MAX_EVENTS_PER_BUILD ids as duplicates. Flakiness needs
+# only whether a build failed and passed, so one run id of each kind is enough.
+MAX_EVENTS_PER_BUILD = 1000
 SAMPLE_MESSAGE_CHARS = 300
 
 
@@ -85,7 +90,8 @@ class TestHistory:
     """Runs of one test by build (the last FLAKINESS_WINDOW_BUILDS builds), and the events already counted.
 
     The event ids double as the deduplication set: a producer retry or a republished record of a build
-    still in the window is recognised and counted once. Bounded by the window, so no state TTL is needed.
+    still in the window is recognised and counted once. Bounded: FLAKINESS_WINDOW_BUILDS builds of at most
+    MAX_EVENTS_PER_BUILD ids and one failed and one passed run id each (ids are at most 512 characters).
     """
 
     __test__ = False
@@ -97,8 +103,11 @@ class TestHistory:
         failed, passed, seen = self.builds.setdefault(run.build, (set(), set(), set()))
         if run.event_id in seen:
             return False
-        seen.add(run.event_id)
-        (failed if run.failed else passed).add(run.run_id)
+        if len(seen) < MAX_EVENTS_PER_BUILD:
+            seen.add(run.event_id)
+        runs = failed if run.failed else passed
+        if not runs:
+            runs.add(run.run_id)
         while len(self.builds) > FLAKINESS_WINDOW_BUILDS:
             del self.builds[next(iter(self.builds))]  # the oldest build seen goes first
         self.seq += 1

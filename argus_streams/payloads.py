@@ -54,8 +54,8 @@ class _TestRun(Payload):
     test_suite_id: str = Id
     project_id: str = Id
     run_id: str = Id
-    build_id: str | None = None
-    commit_sha: str | None = None
+    build_id: str | None = Field(None, max_length=512)
+    commit_sha: str | None = Field(None, max_length=512)
 
     @model_validator(mode="after")
     def _build_or_commit(self) -> _TestRun:
@@ -69,7 +69,7 @@ class _TestRun(Payload):
 
 
 class FailureDetails(Payload):
-    error_type: str = Field(min_length=1)
+    error_type: str = Field(min_length=1, max_length=512)
     message: str
     stack_trace: str = ""
     selector: str | None = None

@@ -74,6 +74,34 @@ def test_history_counts_an_event_once() -> None:
     assert history.seq == 1
 
 
+def test_a_build_remembers_a_bounded_number_of_events_and_runs() -> None:
+    from dataclasses import replace
+
+    from argus_streams.failures import FLAKINESS_WINDOW_BUILDS, MAX_EVENTS_PER_BUILD
+
+    rng = random.Random(8)
+    first = parse_run(executed_event(rng, tenant="t", suite="s", test="x", run=1, status="passed").to_bytes())
+    history = TestHistory()
+    for n in range(MAX_EVENTS_PER_BUILD + 500):  # one build, ever more events and runs
+        assert history.record(replace(first, event_id=f"e{n}", run_id=f"r{n}", failed=n % 2 == 1)) is True
+    failed, passed, seen = history.builds["build-0"]
+    assert len(seen) == MAX_EVENTS_PER_BUILD and (len(failed), len(passed)) == (1, 1)
+    assert history.record(replace(first, event_id="e7")) is False  # remembered: counted once
+    assert history.seq == MAX_EVENTS_PER_BUILD + 500 and history.flakiness == 1.0
+    for build in range(FLAKINESS_WINDOW_BUILDS * 2):
+        history.record(replace(first, event_id=f"b{build}", build=f"b-{build}"))
+    assert len(history.builds) == FLAKINESS_WINDOW_BUILDS and "build-0" not in history.builds
+
+
+@pytest.mark.parametrize("field", ["build_id", "error_type"])
+def test_ids_over_512_characters_are_data_errors(field: str) -> None:
+    event = failed_event(random.Random(9), tenant="t", suite="s", test="x", signature_id=1, run=3)
+    body = json.loads(event.to_json())
+    (body["payload"]["failure_details"] if field == "error_type" else body["payload"])[field] = "x" * 513
+    with pytest.raises(EventValidationError):
+        parse_run(json.dumps(body).encode())
+
+
 def test_signature_stats_are_order_independent() -> None:
     rng = random.Random(5)
     runs = runs_for([failed_event(rng, tenant="t", suite="s", test=f"x{i % 3}", signature_id=2, run=i)
