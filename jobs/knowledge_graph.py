@@ -23,7 +23,7 @@ from pyflink.datastream.functions import RuntimeContext
 from argus_streams.batching import MicroBatcher
 from argus_streams.codegraph import analyze, resolve_codebase
 from argus_streams.codegraph.enrich import CogneeEnricher, documents, enrich_graph
-from argus_streams.codegraph.requests import SOURCE, Request, analyzed_event, graph_row, parse_request
+from argus_streams.codegraph.requests import SOURCE, KeyLocks, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
 from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
 from argus_streams.events import EventType, topic_for
@@ -71,7 +71,7 @@ class KnowledgeGraphLoad(AsyncFunction):
                 raise FileNotFoundError(f"COGNEE_PYTHON {self.settings.cognee_python} does not exist (make cognee)")
             self._enricher = CogneeEnricher(self.settings.cognee_python, self.settings.cognee_env_file)
         self._batcher: MicroBatcher[dict] | None = None
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyLocks()  # bounded by the requests in flight (a plain dict kept every project forever)
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
     def _ready(self) -> tuple[CodeGraphSink, MicroBatcher[dict]]:
@@ -91,8 +91,7 @@ class KnowledgeGraphLoad(AsyncFunction):
     async def async_invoke(self, value: Any) -> list:
         request: Request = value[1] if isinstance(value, Row) else value  # keyed input: Row(key, value)
         if request.kind is EventType.CODEBASE_INGESTED:
-            lock = self._locks.setdefault(request.key, asyncio.Lock())
-            async with lock:
+            async with self._locks.hold(request.key):
                 return await self._codebase(request)
         return await self._test(request)
 
@@ -104,7 +103,9 @@ class KnowledgeGraphLoad(AsyncFunction):
             graph, extraction = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
                 analyze, payload.codebase_path, self.settings.codebase_root, request.event.tenant_id,
                 payload.project_id))
-        except Exception as exc:  # refused, missing, or anything the codebase does to the extractor: the event's
+        except Exception as exc:  # extraction reads only the record's codebase, never a store:
+            # refused, missing, past EXTRACTION_DEADLINE_S (CodebaseError) or anything the codebase does to the
+            # extractor is the event's. Raising would fail the task and replay the same record: a crash loop.
             return [self._dead_letter(request, exc)]
         try:
             enriched = await self._enrich(graph, payload.codebase_path)

@@ -1,6 +1,6 @@
 """The code knowledge graph: Extract (ast, tree-sitter) -> Cognify (stable ids, hashes) -> Load (FalkorDB, Neo4j).
 
-    analyze(codebase_path, root, tenant, project) -> (CodeGraph, Extraction)   pure, no database
+    analyze(codebase_path, root, tenant, project) -> (CodeGraph, Extraction)   pure, no database; bounded
     CodeGraphSink(settings).sync(graph)                                          diff + batched writes
 """
 
@@ -12,17 +12,28 @@ from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, cognify, diff,
 from argus_streams.codegraph.extract import extract_codebase
 from argus_streams.codegraph.frames import stack_frames
 from argus_streams.codegraph.model import Extraction
-from argus_streams.codegraph.paths import CodebaseError, CodebaseNotFound, PathRefused, resolve_codebase
+from argus_streams.codegraph.paths import (
+    EXTRACTION_DEADLINE_S,
+    CodebaseError,
+    CodebaseNotFound,
+    Deadline,
+    ExtractionTimeout,
+    PathRefused,
+    resolve_codebase,
+)
 
 
-def analyze(codebase_path: str, root: str | Path, tenant: str, project: str) -> tuple[CodeGraph, Extraction]:
-    """Refuse a path outside `root` before reading anything, then extract and cognify the codebase."""
+def analyze(codebase_path: str, root: str | Path, tenant: str, project: str,
+            deadline_s: float = EXTRACTION_DEADLINE_S) -> tuple[CodeGraph, Extraction]:
+    """Refuse a path outside `root` before reading anything, then extract and cognify the codebase within the
+    caps of paths.py; past `deadline_s` raises ExtractionTimeout (a CodebaseError: the event's, to the DLQ)."""
     base = resolve_codebase(codebase_path, root)
-    extraction = extract_codebase(base)
+    extraction = extract_codebase(base, Deadline(deadline_s))
     return cognify(extraction, tenant, project, codebase_path), extraction
 
 
 __all__ = [
-    "CodeGraph", "CodebaseError", "CodebaseNotFound", "Extraction", "GraphDiff", "PathRefused", "analyze",
+    "CodeGraph", "CodebaseError", "CodebaseNotFound", "Extraction", "ExtractionTimeout", "GraphDiff", "PathRefused",
+    "analyze",
     "cognify", "diff", "extract_codebase", "resolve_codebase", "stable_id", "stack_frames",
 ]

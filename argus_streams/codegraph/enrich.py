@@ -33,7 +33,7 @@ from typing import Any
 
 from argus_streams.codegraph.cognify import CodeGraph, Edge, Node, content_hash, stable_id
 from argus_streams.codegraph.model import ABOUT, CONCEPT, DOCUMENT, LABELS, MENTIONS, PROJECT, RELATES_TO
-from argus_streams.codegraph.paths import source_files
+from argus_streams.codegraph.paths import SkippedFile, read_source, source_files
 from argus_streams.settings import read_env_file
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,11 @@ def documents(base: Path) -> list[Document]:
         if len(found) >= MAX_DOCS:
             log.warning("%s: more than %d documents, the rest are not enriched", base, MAX_DOCS)
             break
-        if full.stat().st_size > MAX_DOC_BYTES:
+        try:  # a dangling symlink or a file that vanished raised OSError here and failed the task, every restart
+            data = read_source(full, MAX_DOC_BYTES)
+        except (SkippedFile, OSError):
             continue
-        text = full.read_bytes().decode("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
         if text.strip():
             found.append(Document(rel, text))
     return found

@@ -17,6 +17,9 @@ LABELS = {PROJECT: "Project", FILE: "File", CLASS: "Class", FUNCTION: "Function"
 CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS = "CONTAINS", "DEFINES", "IMPORTS", "CALLS", "EXTENDS", "TESTS"
 MENTIONS, RELATES_TO, ABOUT = "MENTIONS", "RELATES_TO", "ABOUT"  # Document -> Concept -> Concept, Class/Function
 EDGE_TYPES = (CONTAINS, DEFINES, IMPORTS, CALLS, EXTENDS, TESTS, MENTIONS, RELATES_TO, ABOUT)
+# A reference longer than this many dotted parts ("a.b.c") is not followed: real code stays under ~10, and both
+# building one (per member level) and resolving one (per prefix) cost its length squared.
+MAX_REF_PARTS = 32
 
 
 @dataclass
@@ -88,11 +91,17 @@ class Relation:
 
 @dataclass
 class Extraction:
-    """A codebase's entities and edges, plus the files that could not be parsed."""
+    """A codebase's entities and edges, plus the files that could not be parsed and the counts, by reason, of
+    those not read at all (paths.py: "not_regular", "outside_root", "too_large", "max_files", ...)."""
 
     files: list[ParsedFile]
     entities: dict[tuple[str, str], Entity]
     relations: set[Relation]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def parse_errors(self) -> dict[str, str]:

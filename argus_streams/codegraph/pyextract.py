@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from argus_streams.codegraph.model import CLASS, FUNCTION, TEST, Import, ParsedFile, Symbol
+from argus_streams.codegraph.model import CLASS, FUNCTION, MAX_REF_PARTS, TEST, Import, ParsedFile, Symbol
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 _TEST_FILE = re.compile(r"(^test_.*|.*_test)\.py$")
@@ -20,13 +20,17 @@ def is_test_file(path: str) -> bool:
 
 
 def dotted(node: ast.AST) -> str | None:
-    """`a.b.c` for a Name/Attribute chain, else None (calls on call results, subscripts...)."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
+    """`a.b.c` for a Name/Attribute chain, else None (calls on call results, subscripts, chains longer than
+    MAX_REF_PARTS). A loop: one call per level re-built the string per level (quadratic) and recursed."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        if len(attrs) >= MAX_REF_PARTS:
+            return None
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(attrs)])
 
 
 def _calls(body: list[ast.stmt]) -> list[str]:
@@ -133,8 +137,9 @@ def parse_python(path: str, data: bytes, digest: str) -> ParsedFile:
     try:
         text = data.decode("utf-8")
         tree = ast.parse(text, filename=path)
-    except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        parsed.error = f"{type(exc).__name__}: {exc}"
+    except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+        # deep nesting: "too many nested parentheses" (SyntaxError), RecursionError, or the parser's MemoryError
+        parsed.error = f"{type(exc).__name__}: {str(exc)[:200]}"
         return parsed
     visitor = _Visitor(data, parsed.is_test)
     visitor.module(tree)

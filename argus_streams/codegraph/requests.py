@@ -9,8 +9,11 @@ Fields read beyond payloads.py's models (extra payload fields are kept by the co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,8 @@ from argus_streams import dlq, signature
 from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, stable_id
 from argus_streams.codegraph.frames import stack_frames
 from argus_streams.codegraph.model import PROJECT, Extraction
+from argus_streams.codegraph.paths import MAX_PATH_CHARS
+from argus_streams.errors import EventValidationError
 from argus_streams.events import ArgusEvent, EventType
 from argus_streams.failures import UnexpectedEventType, iso_utc
 from argus_streams.payloads import CodebaseAnalyzed, CodebaseIngested, TestCreated, TestFailed, parse_payload
@@ -30,6 +35,8 @@ KG_EVENTS = frozenset({EventType.CODEBASE_INGESTED, EventType.TEST_CREATED, Even
 SOURCE = "argus-flink-knowledge-graph"
 MAX_REPORTED_ERRORS = 20  # parse errors listed by path in codebase.analyzed (all are counted)
 MAX_SPEC_CHARS = 10_000
+MAX_TARGETS = 1_000  # code targets one test.created may link (each is a lookup in the graph write)
+MAX_TARGET_CHARS = 1_000  # "path::Qual.name"; PATH_MAX-long paths are not code a test names
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,43 @@ def parse_request(record: dlq.SourceRecord) -> Request:
     event = ArgusEvent.from_json(record.value or b"")
     if event.event_type not in KG_EVENTS:
         raise UnexpectedEventType(f"event_type {event.event_type.value!r} is not read by the knowledge-graph job")
-    return Request(event=event, payload=parse_payload(event), record=record)
+    payload = parse_payload(event)
+    if isinstance(payload, CodebaseIngested):
+        _check_codebase_path(payload.codebase_path)
+    return Request(event=event, payload=payload, record=record)
+
+
+def _check_codebase_path(path: str) -> None:
+    """What can be refused without the allowed root (resolve_codebase checks that, and traversal, at analysis)."""
+    if len(path) > MAX_PATH_CHARS:
+        raise EventValidationError("payload.codebase_path", f"{len(path)} characters (max {MAX_PATH_CHARS})")
+    if "\x00" in path:
+        raise EventValidationError("payload.codebase_path", "NUL in path")
+
+
+class KeyLocks:
+    """One asyncio.Lock per key while someone holds or waits for it: a key's entry goes with its last user, so
+    the map holds the keys in flight (at most the operator's capacity), not every project ever seen."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 def project_node_id(tenant: str, project: str) -> str:
@@ -70,13 +113,24 @@ def _targets(payload: TestCreated) -> list[str]:
     if targets is None:
         return []
     if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
-        raise ValueError("payload.targets: expected a list of non-empty strings")
+        raise EventValidationError("payload.targets", "expected a list of non-empty strings")
+    if len(targets) > MAX_TARGETS or any(len(t) > MAX_TARGET_CHARS for t in targets):
+        raise EventValidationError("payload.targets",
+                                   f"at most {MAX_TARGETS} targets of at most {MAX_TARGET_CHARS} characters")
     return sorted(set(targets))
 
 
+def _spec_text(spec: Any) -> str | None:
+    if isinstance(spec, str) or spec is None:
+        return spec
+    try:  # the envelope parsed it, but re-encoding runs deeper in the stack (and may meet a NaN)
+        return json.dumps(spec, sort_keys=True)
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise EventValidationError("payload.test_spec", f"cannot be encoded: {type(exc).__name__}") from exc
+
+
 def created_row(event: ArgusEvent, payload: TestCreated) -> dict[str, Any]:
-    spec = payload.test_spec if isinstance(payload.test_spec, str) or payload.test_spec is None \
-        else json.dumps(payload.test_spec, sort_keys=True)
+    spec = _spec_text(payload.test_spec)
     return {"kind": "created", "tenant_id": event.tenant_id, "test_id": payload.test_id,
             "project_id": payload.project_id, "project_node": project_node_id(event.tenant_id, payload.project_id),
             "name": payload.test_name, "test_type": payload.test_type, "suite_id": payload.test_suite_id,
@@ -125,6 +179,8 @@ def analyzed_event(request: Request, graph: CodeGraph, extraction: Extraction, c
         "embeddings_written": vectors.written if vectors else 0,
         "embeddings_deleted": vectors.deleted if vectors else 0,
         "parse_error_files": dict(sorted(errors.items())[:MAX_REPORTED_ERRORS]),
+        "files_skipped": extraction.skipped_count,  # not read at all: codegraph/paths.py's caps and checks
+        "skipped_files": extraction.skipped,  # the same, by reason ({"not_regular": 1, "max_files": 40})
         **({"documents": enriched["documents"], "concepts": enriched["concepts"]} if enriched else {}),
     }
     CodebaseAnalyzed.model_validate(body)  # the contract's required fields, checked before publishing
