@@ -11,9 +11,10 @@ from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from argus_streams import dlq
+from argus_streams.errors import EventValidationError
 from argus_streams.events import ArgusEvent, EventType, topic_for
 from argus_streams.flink_kit import (
     DLQ_TAG,
@@ -26,12 +27,11 @@ from argus_streams.flink_kit import (
     kafka_sink,
     kafka_source,
 )
-from argus_streams.healing import decisions
+from argus_streams.healing import decisions, records
 from argus_streams.healing.healer import answer
 from argus_streams.healing.llm import LLMSettings
 from argus_streams.healing.store import FixStore
 from argus_streams.job_metrics import JobMetrics
-from argus_streams.payloads import parse_payload
 from argus_streams.settings import Settings
 
 JOB_NAME = "argus-healing"
@@ -40,6 +40,9 @@ TOPICS = (EventType.TEST_FAILED, EventType.TEST_EXECUTED, EventType.HEALING_REQU
 IO_TIMEOUT = Time.minutes(2)
 HEAL_TIMEOUT = Time.minutes(2)
 CAPACITY = 500
+# A (tenant, test) nobody failed or ran for this long leaves the decision state: its in-flight marks expired
+# after minutes and the fix it last served left the cache after decisions.FIX_TTL_S (7 days).
+STATE_TTL = Time.days(8)
 
 REQUESTS_TAG = OutputTag("healing-requests", Types.PICKLED_BYTE_ARRAY())
 ACTIONS_TAG = OutputTag("fix-store-actions", Types.PICKLED_BYTE_ARRAY())
@@ -62,12 +65,9 @@ class Route(ProcessFunction):
 
     def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
         record = dlq.SourceRecord.from_row(row)
-        try:
-            event = ArgusEvent.from_json(record.value or b"")
-            if event.event_type not in TOPICS:
-                raise ValueError(f"event_type {event.event_type.value!r} is not read by the healing job")
-            parse_payload(event)
-        except Exception as exc:  # bad input is routed with its context, never raised
+        try:  # every field the operators after this one read is checked here (healing/records.py)
+            event = records.read_event(record.value)
+        except EventValidationError as exc:  # bad data is routed with its context; a bug fails loudly
             yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME, self.metrics)
             return
         self.metrics.count("events", event_type=event.event_type.value)
@@ -113,6 +113,22 @@ class CacheLookup(_FixStoreFunction):
         return [(*item, cached)]
 
 
+def decision_state_descriptor() -> ValueStateDescriptor:
+    """One TestHealingState per (tenant, test): at most decisions.MAX_IN_FLIGHT marks and one fix, for STATE_TTL.
+
+    Named "healing-v2": the state had no TTL before, and Flink refuses to restore a state whose TTL changed.
+    """
+    descriptor = ValueStateDescriptor("healing-v2", Types.PICKLED_BYTE_ARRAY())
+    descriptor.enable_time_to_live(
+        StateTtlConfig.new_builder(STATE_TTL)
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        # Not NeverReturnExpired: in PyFlink 2.2.1 it turns off the operator's Python state caches (see
+        # jobs/failures.py); an expired state read before cleanup is harmless (its marks are expired too).
+        .set_state_visibility(StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
+        .build())
+    return descriptor
+
+
 class Decide(KeyedProcessFunction):
     """Keyed by tenant + test_id (the healing events' partition key): the decision and its state."""
 
@@ -120,7 +136,7 @@ class Decide(KeyedProcessFunction):
         self.prefix = prefix
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.state = runtime_context.get_state(ValueStateDescriptor("healing", Types.PICKLED_BYTE_ARRAY()))
+        self.state = runtime_context.get_state(decision_state_descriptor())
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, item: tuple, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
@@ -166,6 +182,8 @@ class Heal(_FixStoreFunction):
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
 
     async def async_invoke(self, request: ArgusEvent) -> list:
+        # The request was checked by Route; the locator's CPU deadline bounds its work (a timed-out
+        # record is an `unhealable` answer saying so), the LLM call has its own timeout.
         completed = await answer(request, self.store, LLMSettings.from_env())
         self.metrics.count("healing_outcomes", outcome=completed.payload["status"], source="healer")
         return [event_row(completed, self.settings.topic_prefix)]

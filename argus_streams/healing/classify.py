@@ -17,6 +17,10 @@ from typing import Any
 from argus_streams.signature import normalise_error_type
 
 MAX_EVIDENCE_CHARS = 80
+# Only the head of a message is classified: the decisive words come first (Playwright's call log follows),
+# and every pattern below is linear on it with a bounded constant (no span longer than MAX_SPAN_CHARS).
+MAX_MESSAGE_CHARS = 10_000
+MAX_ERROR_TYPE_CHARS = 500
 HEALABLE_CLASSES = frozenset({
     "locator_not_found", "stale_element", "selector_timeout", "detached_node", "strict_mode_violation",
     "element_not_interactable",
@@ -73,22 +77,24 @@ _RULES = (
           r"Unable to find an? (?:accessible )?element",
           r"waiting for (?:locator|selector|getBy\w+)\b[^\n]{0,300}?to be (?:visible|attached)"),
     _rule("assertion", "A test assertion on the page's data failed; the locator itself worked",
-          r"Expected to find content", r"Expected not to find", r"\bexpect\([^\n]*?\)\.(?:not\.)?to[A-Z]\w*",
+          r"Expected to find content", r"Expected not to find", r"\bexpect\([^\n]{0,1000}?\)\.(?:not\.)?to[A-Z]\w*",
           r"^(?:AssertionError|AssertionFailedError|ComparisonFailure|JestAssertionError)\b",
           r"\bexpected\b[^\n]{1,120}\bto (?:equal|be|have|contain|include|deep|match|exist|not)\b",
-          r"\bassert\b[^\n]+(?:==|!=| in | is )", r"Expected(?: value| string| substring)?:[^\n]*\n\s*Received",
-          r"\bassert(?:Equals|That|True|False)\b", r"Assertion failed", r"expected \[[^\]]*\] but found"),
+          r"\bassert\b[^\n]{1,1000}(?:==|!=| in | is )",
+          r"Expected(?: value| string| substring)?:[^\n]{0,1000}\n\s{0,1000}Received",
+          r"\bassert(?:Equals|That|True|False)\b", r"Assertion failed", r"expected \[[^\]]{0,1000}\] but found"),
 )
 _TIMEOUT = re.compile(
-    r"Timeout \d+ ?ms exceeded|timed? ?out|TimeoutException|TimeoutError|Waiting failed|\d+ ?ms exceeded",
+    r"Timeout \d+ ?ms exceeded|timed? ?out|TimeoutException|TimeoutError|Waiting failed|(?<!\d)\d+ ?ms exceeded",
     re.IGNORECASE)
 _LOCATOR_MENTION = re.compile(
     r"waiting for (?:locator|selector|getBy)|\blocator\(|waitForSelector|Waiting for selector|"
     r"waiting for (?:visibility|presence|element)|located by|\bBy\.\w+", re.IGNORECASE)
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+def _text(value: Any, limit: int) -> str:
+    """The field as text, cut to `limit` characters before any regex sees it; not text: nothing."""
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def _evidence(match: re.Match[str]) -> str:
@@ -104,14 +110,15 @@ def classify(failure_details: Mapping[str, Any]) -> Classification:
     """Classify one `failure_details` payload; a payload that is not a mapping is `unknown`."""
     details: Mapping[str, Any] = failure_details if isinstance(failure_details, Mapping) else {}
     # `selenium.common.exceptions.NoSuchElementException` reads as `NoSuchElementException: <message>`.
-    text = f"{normalise_error_type(_text(details.get('error_type')))}: {_text(details.get('message'))}"
+    error_type = _text(details.get("error_type"), MAX_ERROR_TYPE_CHARS)
+    text = f"{normalise_error_type(error_type)}: {_text(details.get('message'), MAX_MESSAGE_CHARS)}"
     for rule in _RULES:
         if match := rule.pattern.search(text):
             return _result(rule.failure_class, rule.description, _evidence(match))
     timeout = _TIMEOUT.search(text)
     if timeout:
         mention = _LOCATOR_MENTION.search(text)
-        if mention or _text(details.get("selector")).strip():
+        if mention or _text(details.get("selector"), MAX_MESSAGE_CHARS).strip():
             return _result("selector_timeout", "Timed out waiting for the locator to match an actionable element",
                            _evidence(mention or timeout))
         return _result("unknown", "A timeout not tied to any locator (page load, network or test timeout)",

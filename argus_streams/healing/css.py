@@ -12,13 +12,22 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from argus_streams.healing.dom import Element, ancestors, collapse
+from argus_streams.healing.budget import Deadline, tick
+from argus_streams.healing.dom import Element, Elements, collapse
 
 TEST_ID_ATTRIBUTES = ("data-testid", "data-test", "data-cy")
 LABEL_ATTRIBUTES = ("name", "aria-label", "placeholder", "alt", "title")  # human-chosen; tried after ids
 MAX_TEXT_SELECTOR_CHARS = 60  # longer texts are content, not labels: too likely to change
 MAX_CLASSES_IN_SELECTOR = 3
 _BUTTON_INPUT_TYPES = frozenset({"submit", "button", "reset"})
+# Selectors come from event data: longer ones are refused before any regex or cache sees them (test
+# selectors are < 200 characters; the parse cache holds 2,048 of them, so its memory is bounded too).
+MAX_SELECTOR_CHARS = 1_000
+# Matching costs (compounds x elements): more compounds than this is not a locator anyone wrote.
+MAX_SELECTOR_STEPS = 64
+# A structural path longer than this is no stable selector (real pages are < 50 deep); the healer gives up.
+MAX_PATH_STEPS = 32
+MAX_CACHED_SELECTIONS = 512  # per parsed document: the healer matches a handful of selectors per candidate
 
 _NAME = re.compile(r"(?:\\.|[-\w\u00a0-\uffff])+")
 _TAG = re.compile(r"\*|[A-Za-z][-\w]*")
@@ -143,9 +152,17 @@ def _simple(selector: str, pos: int, compound: Compound) -> tuple[Compound, int]
     return replace(compound, tag=match.group().lower()), match.end()
 
 
-@lru_cache(maxsize=2048)
 def parse_selector(selector: str) -> tuple[Step, ...]:
     """The compounds of a CSS selector, left to right; raises `SelectorError` outside the supported subset."""
+    if not isinstance(selector, str):
+        raise SelectorError(f"a selector is text, not {type(selector).__name__}")
+    if len(selector) > MAX_SELECTOR_CHARS:
+        raise SelectorError(f"selector longer than {MAX_SELECTOR_CHARS} characters")
+    return _parse_selector(selector)
+
+
+@lru_cache(maxsize=2048)
+def _parse_selector(selector: str) -> tuple[Step, ...]:
     steps: list[Step] = []
     combinator, compound, pos = "", None, 0
     while pos < len(selector):
@@ -155,6 +172,8 @@ def parse_selector(selector: str) -> tuple[Step, ...]:
         if char.isspace() or char in ">+~":
             if compound is not None:
                 steps.append(Step(combinator, compound))
+                if len(steps) >= MAX_SELECTOR_STEPS:
+                    raise SelectorError(f"more than {MAX_SELECTOR_STEPS} compounds in {selector[:80]!r}...")
                 compound, combinator = None, " "
             if char == ">":
                 combinator = ">"
@@ -208,28 +227,58 @@ def compound_matches(compound: Compound, element: Element) -> bool:
     return compound.nth_child is None or compound.nth_child == element.nth_child
 
 
-def _matches_from(steps: tuple[Step, ...], position: int, element: Element, elements: list[Element]) -> bool:
-    step = steps[position]
-    if not compound_matches(step.compound, element):
-        return False
-    if position == 0:
-        return True
-    if step.combinator == ">":
-        return element.parent is not None and _matches_from(steps, position - 1, elements[element.parent], elements)
-    return any(_matches_from(steps, position - 1, ancestor, elements) for ancestor in ancestors(element, elements))
+def _selection(steps: tuple[Step, ...], elements: list[Element], deadline: Deadline | None) -> tuple[int, ...]:
+    """The indices of the elements `steps` select, in one pass per compound (elements are in document order,
+    parents first): `prefix[i]` says whether the compounds so far match a chain ending at element i, and
+    `below[i]` whether one of i's proper ancestors ends such a chain. O(compounds x elements), where matching
+    each element by recursing over its ancestors is exponential in the number of descendant combinators."""
+    count = len(elements)
+    prefix = [True] * count
+    for position, step in enumerate(steps):
+        current, below = [False] * count, [False] * count
+        for element in elements:
+            tick(deadline)
+            index, parent = element.index, element.parent
+            if position == 0:
+                chained = True
+            elif step.combinator == ">":
+                chained = parent is not None and prefix[parent]
+            else:
+                chained = parent is not None and (prefix[parent] or below[parent])
+                below[index] = chained
+            current[index] = chained and compound_matches(step.compound, element)
+        prefix = current
+        if not any(prefix):
+            return ()
+    return tuple(index for index, hit in enumerate(prefix) if hit)
 
 
-def matches(selector: str, element: Element, all_elements: list[Element]) -> bool:
-    """Whether `selector` selects `element`; False for a selector outside the supported subset."""
+def selected(selector: str, all_elements: list[Element], deadline: Deadline | None = None) -> tuple[int, ...]:
+    """The indices of the elements `selector` selects (none outside the supported subset); `all_elements`
+    is `parse_dom`'s list, whose selections are remembered."""
+    cache = all_elements.selections if isinstance(all_elements, Elements) else None
+    if cache is not None and isinstance(selector, str) and selector in cache:
+        return cache[selector]
     try:
         steps = parse_selector(selector)
     except SelectorError:
-        return False
-    return _matches_from(steps, len(steps) - 1, element, all_elements)
+        found: tuple[int, ...] = ()
+    else:
+        if cache is None and any(element.index != position for position, element in enumerate(all_elements)):
+            raise ValueError("all_elements must be parse_dom's list (elements[i].index == i)")
+        found = _selection(steps, all_elements, deadline)
+    if cache is not None and isinstance(selector, str) and len(cache) < MAX_CACHED_SELECTIONS:
+        cache[selector] = found
+    return found
 
 
-def select(selector: str, all_elements: list[Element]) -> list[Element]:
-    return [element for element in all_elements if matches(selector, element, all_elements)]
+def matches(selector: str, element: Element, all_elements: list[Element], deadline: Deadline | None = None) -> bool:
+    """Whether `selector` selects `element`; False for a selector outside the supported subset."""
+    return element.index in selected(selector, all_elements, deadline)
+
+
+def select(selector: str, all_elements: list[Element], deadline: Deadline | None = None) -> list[Element]:
+    return [all_elements[index] for index in selected(selector, all_elements, deadline)]
 
 
 def is_generated_id(value: str) -> bool:
@@ -279,43 +328,40 @@ def _preferred(element: Element) -> list[str]:
     return found
 
 
-def is_unique(selector: str, element: Element, all_elements: list[Element]) -> bool:
-    selected = 0
-    for other in all_elements:
-        if matches(selector, other, all_elements):
-            selected += 1
-            if other.index != element.index or selected > 1:
-                return False
-    return selected == 1
+def is_unique(selector: str, element: Element, all_elements: list[Element], deadline: Deadline | None = None
+              ) -> bool:
+    return selected(selector, all_elements, deadline) == (element.index,)
 
 
-def _path_selector(element: Element, all_elements: list[Element]) -> str:
-    """The shortest unique `tag:nth-of-type(k) > ...` chain, cut at a stably named ancestor if one comes first."""
+def _path_selector(element: Element, all_elements: list[Element], deadline: Deadline | None) -> str | None:
+    """The shortest unique `tag:nth-of-type(k) > ...` chain, cut at a stably named ancestor if one comes first;
+    None when no chain of MAX_PATH_STEPS steps is unique."""
     of_type: dict[tuple[int | None, str], int] = {}
     for other in all_elements:
         of_type[(other.parent, other.tag)] = of_type.get((other.parent, other.tag), 0) + 1
     steps: list[str] = []
     node = element
-    while True:
+    while len(steps) < MAX_PATH_STEPS:
         alone = of_type.get((node.parent, node.tag), 1) == 1
         steps.append(node.tag if alone else f"{node.tag}:nth-of-type({node.nth_of_type})")
         chain = " > ".join(reversed(steps))
-        if node.parent is None or is_unique(chain, element, all_elements):
+        if node.parent is None or is_unique(chain, element, all_elements, deadline):
             return chain
         node = all_elements[node.parent]
-        anchor = next((s for s in _stable_anchor(node) if is_unique(s, node, all_elements)), None)
+        anchor = next((s for s in _stable_anchor(node) if is_unique(s, node, all_elements, deadline)), None)
         if anchor:
             return f"{anchor} > {chain}"
+    return None
 
 
-def selector_for(element: Element, all_elements: list[Element]) -> str:
+def selector_for(element: Element, all_elements: list[Element], deadline: Deadline | None = None) -> str | None:
     """The most stable selector that selects `element` and nothing else in `all_elements`.
 
     Order: test ids, a non-generated id, `tag[name|aria-label|placeholder|alt|title=..]`, `tag.class...`
     (build-hashed classes skipped), `tag:has-text("..")`, `input[value=..]` of input buttons, `tag[type=..]`,
-    and last a structural `:nth-of-type` path.
+    and last a structural `:nth-of-type` path; None when even that path would be longer than MAX_PATH_STEPS.
     """
     for candidate in _preferred(element):
-        if is_unique(candidate, element, all_elements):
+        if is_unique(candidate, element, all_elements, deadline):
             return candidate
-    return _path_selector(element, all_elements)
+    return _path_selector(element, all_elements, deadline)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argus_streams.events import ArgusEvent, EventType
+from argus_streams.healing.budget import HealingInputError
 from argus_streams.healing.classify import classify
 from argus_streams.signature import compute
 
@@ -20,6 +21,10 @@ CACHE_PREFIX = "argus:fix:"
 IN_FLIGHT_TIMEOUT_MS = 5 * 60 * 1000  # a request unanswered this long may be sent again
 MIN_SUCCESS_RATE = 0.5  # a fix that works less often than this is evicted...
 MIN_OUTCOMES = 3  # ...once it has been tried this many times
+# Signatures one test may have in flight at once: a test fails one way at a time, so more is a flood (the
+# soonest to expire give way); it bounds the keyed state of a (tenant, test).
+MAX_IN_FLIGHT = 32
+FIX_FIELDS = ("selector", "strategy", "confidence")
 SOURCE = "flink.healing"
 
 
@@ -102,6 +107,9 @@ def on_failure(state: TestHealingState, failure: Failure, cached: dict[str, Any]
     expires = state.in_flight.get(failure.signature)
     if expires is not None and expires > now_ms:
         return None  # already asked: identical failures wait for that answer
+    state.in_flight = {sig: due for sig, due in state.in_flight.items() if due > now_ms}
+    while len(state.in_flight) >= MAX_IN_FLIGHT:
+        del state.in_flight[min(state.in_flight, key=state.in_flight.__getitem__)]
     state.in_flight[failure.signature] = now_ms + IN_FLIGHT_TIMEOUT_MS
     return derived_event(EventType.HEALING_REQUESTED, event, {
         "test_id": event.payload["test_id"], "test_suite_id": event.payload.get("test_suite_id"),
@@ -116,7 +124,10 @@ def on_completed(state: TestHealingState, completed: ArgusEvent) -> list[dict[st
     state.in_flight.pop(payload["signature"], None)
     if payload.get("source") != "healer" or payload.get("status") != "healed" or not payload.get("cache_key"):
         return []
-    fix = {k: payload["fix"][k] for k in ("selector", "strategy", "confidence")}
+    answered = payload.get("fix")
+    if not isinstance(answered, dict) or any(k not in answered for k in FIX_FIELDS):
+        raise HealingInputError("payload.fix", "a healed answer carries its fix (records.read_event checks it)")
+    fix = {k: answered[k] for k in FIX_FIELDS}
     state.fix = FixInUse(payload["cache_key"], payload["signature"], fix)
     return [{"op": "cache_set", "key": payload["cache_key"], "fix": fix, "ttl_s": FIX_TTL_S,
              "tenant_id": completed.tenant_id, "signature": payload["signature"]}]

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from argus_streams.events import ArgusEvent, EventType
+from argus_streams.healing.budget import HealingTimeout
 from argus_streams.healing.decisions import derived_event
 from argus_streams.healing.llm import LLMSettings, heal_with_llm
 from argus_streams.healing.locator import heal as heal_locator
@@ -34,10 +35,14 @@ async def answer(request: ArgusEvent, store: FixStore | None, llm: LLMSettings |
         except Exception as exc:  # history is an optimisation: a graph hiccup must not block healing
             reasons.append(f"history unavailable: {exc!r}")
     if fix is None:
-        located = await asyncio.to_thread(heal_locator, details)  # CPU work off the event loop
-        fix = located.as_fix()
-        if fix is None:
-            reasons.append(f"locator: {located.reason}")
+        try:  # CPU work off the event loop, bounded by the locator's own CPU deadline (no timeout can stop it)
+            located = await asyncio.to_thread(heal_locator, details)
+        except HealingTimeout as exc:  # this record's snapshot is too costly: an answer, not a stalled job
+            reasons.append(f"locator: {exc}")
+        else:
+            fix = located.as_fix()
+            if fix is None:
+                reasons.append(f"locator: {located.reason}")
     if fix is None and llm is not None:
         proposed = await heal_with_llm(llm, details)
         fix = proposed.as_fix()

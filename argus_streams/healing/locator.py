@@ -8,13 +8,23 @@ the threshold and clearly beats the runner-up, and is then given the most stable
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-from argus_streams.healing.css import TEST_ID_ATTRIBUTES, class_stem, is_unique, matches, selector_for
+from argus_streams.healing.budget import HEAL_CPU_BUDGET_S, Deadline, HealingTimeout
+from argus_streams.healing.css import (
+    MAX_PATH_STEPS,
+    MAX_SELECTOR_CHARS,
+    TEST_ID_ATTRIBUTES,
+    class_stem,
+    is_unique,
+    matches,
+    selector_for,
+)
 from argus_streams.healing.dom import INTERESTING_ATTRIBUTES, MAX_TEXT_CHARS, Element, collapse, is_nested, parse_dom
 from argus_streams.healing.selectors import Fingerprint, fingerprint_from_selector, tokens
 
@@ -41,6 +51,14 @@ RATIO_NOISE_FLOOR = 0.3  # difflib's ratio of two unrelated words is about this:
 DEFAULT_THRESHOLD = 0.5  # as Healenium's default score cap; the ambiguity margin guards the close calls
 AMBIGUITY_MARGIN = 0.05  # best and runner-up closer than this: refuse to guess
 MAX_DOM_CHARS = 2_000_000  # larger snapshots are cut (and the reason says so)
+# difflib's ratio costs O(len(a) x len(b)): identifiers and labels are compared on their first this many
+# characters (texts are already cut to MAX_TEXT_CHARS; a 1 MB attribute against a 1 MB id ran for minutes).
+MAX_SIMILARITY_CHARS = 200
+# Ancestor tags compared by `_path_similarity` (LCS costs len x len): the nearest this many. Real pages
+# are < 50 deep; a hostile snapshot is 256 deep (dom.MAX_DEPTH).
+MAX_PATH_TAGS = 32
+MAX_FINGERPRINT_CLASSES = 32  # classes of a last_known_element that are compared (each against each)
+MAX_FINGERPRINT_ATTRIBUTES = 1_000  # attributes of a last_known_element read (real elements have < 50)
 NON_TARGET_TAGS = frozenset({
     "html", "head", "body", "script", "style", "meta", "link", "title", "noscript", "template", "base", "br",
 })
@@ -87,14 +105,14 @@ def similarity(a: str, b: str) -> float:
     The word overlap catches `submit` -> `submit-button` and `Save` -> `Save changes`, which the character
     ratio scores low; the damping keeps a long container text from matching every word in it.
     """
-    left, right = a.strip().lower(), b.strip().lower()
+    left, right = a[:MAX_SIMILARITY_CHARS].strip().lower(), b[:MAX_SIMILARITY_CHARS].strip().lower()
     if not left or not right:
         return 0.0
     if left == right:
         return 1.0
     ratio = SequenceMatcher(None, left, right, autojunk=False).ratio()
     ratio = max(0.0, (ratio - RATIO_NOISE_FLOOR) / (1.0 - RATIO_NOISE_FLOOR))
-    words_a, words_b = tokens(a), tokens(b)
+    words_a, words_b = tokens(a[:MAX_SIMILARITY_CHARS]), tokens(b[:MAX_SIMILARITY_CHARS])
     if not words_a or not words_b:
         return ratio
     shorter, longer = sorted((len(words_a), len(words_b)))
@@ -168,9 +186,11 @@ def _text_similarity(expected: str, candidate: Element) -> float:
 
 
 def _path_similarity(target: Fingerprint, candidate: Element) -> float:
+    path = candidate.lineage.tags(MAX_PATH_TAGS + 1)
     if target.partial_path:  # ancestor hints from a selector: how many of them the candidate's ancestry has
-        return _lcs(target.path, candidate.path[:-1]) / len(target.path)
-    return 2 * _lcs(target.path, candidate.path) / (len(target.path) + len(candidate.path))
+        return _lcs(target.path, path[:-1]) / len(target.path)
+    path = path[-MAX_PATH_TAGS:]
+    return 2 * _lcs(target.path, path) / (len(target.path) + len(path))
 
 
 def score(candidate: Element, target: Fingerprint) -> float:
@@ -196,7 +216,7 @@ def score(candidate: Element, target: Fingerprint) -> float:
 
 
 def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return value[:MAX_SELECTOR_CHARS].strip() if isinstance(value, str) else ""
 
 
 def fingerprint_from_element(known: Mapping[str, Any]) -> Fingerprint:
@@ -204,23 +224,33 @@ def fingerprint_from_element(known: Mapping[str, Any]) -> Fingerprint:
     raw_classes = known.get("classes")
     if isinstance(raw_classes, str):
         raw_classes = raw_classes.split()
-    classes = tuple(name for name in raw_classes if isinstance(name, str) and name.strip()) \
-        if isinstance(raw_classes, list | tuple) else ()
+    classes = tuple(name[:MAX_SELECTOR_CHARS] for name in raw_classes[:MAX_FINGERPRINT_CLASSES]
+                    if isinstance(name, str) and name.strip()) if isinstance(raw_classes, list | tuple) else ()
     raw_attributes = known.get("attributes")
     attributes = {
-        str(key).lower(): str(value) for key, value in raw_attributes.items()
-        if str(key).lower() in INTERESTING_ATTRIBUTES and isinstance(value, str | int | float) and str(value)
+        key.lower(): str(value)[:MAX_SELECTOR_CHARS]
+        for key, value in itertools.islice(raw_attributes.items(), MAX_FINGERPRINT_ATTRIBUTES)
+        if isinstance(key, str) and key.lower() in INTERESTING_ATTRIBUTES and _scalar(value) and str(value)
     } if isinstance(raw_attributes, Mapping) else {}
     raw_path = known.get("path")
-    steps = raw_path.split(">") if isinstance(raw_path, str) else raw_path if isinstance(raw_path, list) else []
+    raw_path = raw_path[:MAX_SELECTOR_CHARS] if isinstance(raw_path, str | list) else ""
+    steps = raw_path.split(">") if isinstance(raw_path, str) else raw_path
+    path = tuple(_text(step).lower() for step in steps if _text(step))
     return Fingerprint(
         tag=_text(known.get("tag")).lower() or None,
         id=_text(known.get("id")) or None,
         classes=classes,
         text=collapse(_text(known.get("text")))[:MAX_TEXT_CHARS] or None,
         attributes=attributes,
-        path=tuple(step.strip().lower() for step in steps if isinstance(step, str) and step.strip()),
+        path=path[-MAX_PATH_TAGS:],
     )
+
+
+def _scalar(value: Any) -> bool:
+    """A string or a number a JSON producer may have written for an attribute (True/False are not values)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    return not isinstance(value, int) or abs(value) < 10 ** 18  # str() of a 5,000-digit int raises
 
 
 def _target(details: Mapping[str, Any], selector: str) -> Fingerprint:
@@ -247,48 +277,72 @@ class _Scored:
         object.__setattr__(self, "rank", (round(self.score, 6), interactive, self.element.depth))
 
 
-def heal(failure_details: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD) -> HealResult:
-    """Heal the failed selector of `failure_details` against its `dom_snapshot`; never raises."""
+def heal(failure_details: Mapping[str, Any], threshold: float = DEFAULT_THRESHOLD,
+         deadline: Deadline | None = None) -> HealResult:
+    """Heal the failed selector of `failure_details` against its `dom_snapshot`. Raises only `HealingTimeout`:
+    when the work passes `deadline` (by default HEAL_CPU_BUDGET_S of this thread's CPU from now)."""
+    deadline = deadline or Deadline(HEAL_CPU_BUDGET_S)
     try:
-        return _heal(failure_details, threshold)
+        return _heal(failure_details, threshold, deadline)
+    except HealingTimeout:
+        raise
     except Exception as exc:  # noqa: BLE001 - a healing strategy must never break the job
         return _unhealable(f"locator healing failed on malformed input ({type(exc).__name__})")
 
 
-def _heal(details: Mapping[str, Any], threshold: float) -> HealResult:
+def _heal(details: Mapping[str, Any], threshold: float, deadline: Deadline) -> HealResult:
     if not isinstance(details, Mapping):
         return _unhealable("failure_details is not a mapping")
     selector, dom = details.get("selector"), details.get("dom_snapshot")
     if not isinstance(selector, str) or not selector.strip():
         return _unhealable("no failed selector to heal")
+    if len(selector) > MAX_SELECTOR_CHARS:
+        return _unhealable(f"the failed selector is longer than {MAX_SELECTOR_CHARS} characters")
     if not isinstance(dom, str) or not dom.strip():
         return _unhealable("no DOM snapshot to search")
     truncated = len(dom) > MAX_DOM_CHARS
     target = _target(details, selector.strip())
     if target.is_empty:
         return _unhealable(f"nothing to match: the selector {selector.strip()!r} could not be understood")
-    elements = parse_dom(dom[:MAX_DOM_CHARS])
-    ranked = sorted((_Scored(e, score(e, target)) for e in elements if e.tag not in NON_TARGET_TAGS),
-                    key=lambda scored: scored.rank, reverse=True)
+    elements = parse_dom(dom[:MAX_DOM_CHARS], deadline)
+    scored = []
+    for element in elements:
+        if element.tag not in NON_TARGET_TAGS:
+            deadline.check()  # one score may cost milliseconds (difflib): the clock is read every time
+            scored.append(_Scored(element, score(element, target)))
+    ranked = sorted(scored, key=lambda candidate: candidate.rank, reverse=True)
     if not ranked:
         return _unhealable("the DOM snapshot has no candidate elements")
-    return _decide(ranked, elements, selector.strip(), threshold, truncated)
+    return _decide(ranked, elements, selector.strip(), threshold, truncated, deadline)
+
+
+def _rival(ranked: list[_Scored], elements: list[Element], deadline: Deadline) -> _Scored | None:
+    """The best candidate that is not nested in (or around) the best one."""
+    best = ranked[0]
+    for other in ranked[1:]:
+        deadline.tick()
+        if not is_nested(best.element, other.element, elements):
+            return other
+    return None
 
 
 def _decide(ranked: list[_Scored], elements: list[Element], original: str, threshold: float,
-            truncated: bool) -> HealResult:
+            truncated: bool, deadline: Deadline) -> HealResult:
     best, considered = ranked[0], len(ranked)
     note = " (DOM snapshot truncated)" if truncated else ""
     if best.score < threshold:
         return _unhealable(f"no element is similar enough: best score {best.score:.2f} < threshold "
                            f"{threshold:.2f}{note}", considered)
     # A candidate nested in (or around) the best one is the same control, e.g. a button and its label span.
-    rival = next((other for other in ranked[1:] if not is_nested(best.element, other.element, elements)), None)
+    rival = _rival(ranked, elements, deadline)
     if rival is not None and best.score - rival.score < AMBIGUITY_MARGIN:
         return _unhealable(f"ambiguous: two elements score {best.score:.2f} and {rival.score:.2f} "
                            f"(margin {AMBIGUITY_MARGIN:.2f}){note}", considered)
-    healed = selector_for(best.element, elements)
-    if healed == original or is_unique(original, best.element, elements):
+    healed = selector_for(best.element, elements, deadline)
+    if healed is None:
+        return _unhealable(f"<{best.element.tag}> scored {best.score:.2f} but has no stable selector (no unique "
+                           f"path within {MAX_PATH_STEPS} ancestors){note}", considered)
+    if healed == original or is_unique(original, best.element, elements, deadline):
         return _unhealable(f"the failed selector still selects the best match (score {best.score:.2f}); "
                            f"the failure is not a broken locator", considered)
     return HealResult("healed", healed, round(best.score, 3), reason=(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from argus_streams.healing.css import Compound, SelectorError, parse_selector, unquote
+from argus_streams.healing.css import MAX_SELECTOR_CHARS, Compound, SelectorError, parse_selector, unquote
 from argus_streams.healing.dom import collapse
 
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
@@ -151,7 +151,7 @@ def _from_call(function: str, arguments: str) -> Fingerprint:
 
 def fingerprint_from_selector(selector: str) -> Fingerprint:
     """The target traits a selector states; an empty fingerprint when it says nothing usable."""
-    if not isinstance(selector, str):
+    if not isinstance(selector, str) or len(selector) > MAX_SELECTOR_CHARS:  # capped before any regex
         return Fingerprint()
     expression = selector.strip()
     if ">>" in expression:  # a Playwright chain: the last part is the element itself

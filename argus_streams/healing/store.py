@@ -32,11 +32,18 @@ _NUMBERS = {"confidence": float, "success_count": int, "failure_count": int}
 
 
 def decode_fix(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+    """A cached fix, or None when there is none or the hash is not one (a miss: it is healed again and
+    rewritten, where a KeyError in the decision would fail the job on every replay)."""
     if not raw:
         return None
-    fix: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
-    for name, convert in _NUMBERS.items():
-        fix[name] = convert(fix.get(name, 0))
+    try:
+        fix: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        for name, convert in _NUMBERS.items():
+            fix[name] = convert(fix.get(name, 0))
+    except ValueError:  # undecodable bytes or a count that is not a number
+        return None
+    if not (fix.get("selector") and fix.get("strategy")):
+        return None
     return fix
 
 
@@ -74,8 +81,10 @@ class FixStore:
         if not await self._cache.exists(key):
             return  # expired or evicted meanwhile: nothing left to count on
         await self._cache.hincrby(key, "success_count" if action["passed"] else "failure_count", 1)
-        fix = decode_fix(await self._cache.hgetall(key)) or {}
-        if should_evict(fix.get("success_count", 0), fix.get("failure_count", 0)):
+        fix = decode_fix(await self._cache.hgetall(key))
+        if fix is None:
+            return  # expired between the two calls, or not a fix: nothing to record
+        if should_evict(fix["success_count"], fix["failure_count"]):
             await self._cache.delete(key)  # not served again
         await self._record(action, fix)
 
