@@ -71,7 +71,7 @@ def dead_letter_id(record: SourceRecord, retry_count: int) -> str:
     seed = f"{record.topic}/{record.partition}/{record.offset}/{retry_count}"
     if record.partition is None or record.offset is None:  # no Kafka position (a refused graph row): its content
         seed += "/" + hashlib.sha256(record.value or b"").hexdigest()
-    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, seed).bytes, version=4))
+    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, kafka_text(seed)).bytes, version=4))
 
 
 # --- Bounded copies of untrusted text ------------------------------------------------------------------------
@@ -87,9 +87,10 @@ def truncation_marker(size: int, sha256: str) -> str:
 
 def fit_text(text: str, max_bytes: int) -> str:
     """`text` itself when its JSON takes at most `max_bytes`, else its longest prefix that fits with a
-    marker naming the original's UTF-8 size and sha256. Linear time: one escape, one cut."""
-    escaped = json.dumps(text)
-    if len(escaped) <= max_bytes:
+    marker naming the original's UTF-8 size and sha256. Escapes at most `max_bytes` characters (each takes
+    one byte or more), whatever the length of `text`."""
+    escaped = json.dumps(text[:max_bytes])
+    if len(text) <= max_bytes and len(escaped) <= max_bytes:
         return text
     raw = text.encode("utf-8", errors="surrogatepass")
     marker = truncation_marker(len(raw), hashlib.sha256(raw).hexdigest())
@@ -106,7 +107,11 @@ def fit_text(text: str, max_bytes: int) -> str:
 
 
 def _fit_id(value: Any) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+    """An id as the envelope takes it: text of 1..MAX_ID_CHARS characters, valid Unicode (pydantic refuses
+    lone surrogates, which JSON can spell), else None (the caller's default)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
+        return None
+    return value if kafka_text(value) == value else None
 
 
 def _fit_headers(headers: dict[str, Any]) -> tuple[dict[str, str | None], int]:
@@ -356,9 +361,10 @@ def _republished(letter: ArgusEvent, retry_count: int, prefix: str) -> Retry | R
         return Review(UNROUTABLE, f"unroutable: original_topic {_shown(topic)} is not a topic of "
                                   f"prefix {prefix!r}")
     if key is not None and not isinstance(key, str):
-        return Review(INVALID_LETTER, f"invalid dead letter: original_key is {_shown(key)}, not text")
+        return Review(INVALID_LETTER, f"invalid dead letter: original_key is a {type(key).__name__}, not text")
     if headers is not None and not isinstance(headers, dict):
-        return Review(INVALID_LETTER, f"invalid dead letter: original_headers is {_shown(headers)}, not an object")
+        return Review(INVALID_LETTER, f"invalid dead letter: original_headers is a {type(headers).__name__}, "
+                                      "not an object")
     out = {str(k): str(v) for k, v in (headers or {}).items()}
     out[RETRY_COUNT_HEADER] = str(retry_count)
     sizes = [_utf8_size(text) for text in (value, key or "", *out, *out.values())]
