@@ -8,6 +8,7 @@ and `triage` decides its fate (a Retry with a bounded delay, or a Review reason)
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import json
 import traceback
@@ -85,16 +86,17 @@ def truncation_marker(size: int, sha256: str) -> str:
     return f"...[truncated by argus-streams: {size} bytes, sha256 {sha256}]"
 
 
-def fit_text(text: str, max_bytes: int) -> str:
+def fit_text(text: str, max_bytes: int, original: bytes | None = None) -> str:
     """`text` itself when its JSON takes at most `max_bytes`, else its longest prefix that fits with a
     marker naming the original's UTF-8 size and sha256. Escapes at most `max_bytes` characters (each takes
-    one byte or more), whatever the length of `text`."""
+    one byte or more), whatever the length of `text`. With `original`, `text` is (a prefix of) those bytes
+    as text, to be cut in any case, and the marker names them."""
     escaped = json.dumps(text[:max_bytes])
-    if len(text) <= max_bytes and len(escaped) <= max_bytes:
+    if original is None and len(text) <= max_bytes and len(escaped) <= max_bytes:
         return text
-    raw = text.encode("utf-8", errors="surrogatepass")
+    raw = original if original is not None else text.encode("utf-8", errors="surrogatepass")
     marker = truncation_marker(len(raw), hashlib.sha256(raw).hexdigest())
-    cut = max(1, max_bytes - len(marker) - 1)  # escaped[0] is the opening quote
+    cut = min(max(1, max_bytes - len(marker) - 1), len(escaped) - 1)  # escaped[0] and [-1] are its quotes
     for end in range(cut, max(0, cut - 13), -1):  # back off out of a split escape (`\\`, `\u00e9`, a pair)
         try:
             prefix = json.loads(escaped[:end] + '"')
@@ -150,21 +152,39 @@ def _original_json(record: SourceRecord) -> dict[str, Any]:
         return {}
 
 
-def _fit_value(payload: dict[str, Any], value: bytes, text: str, budget: int) -> None:
+def _text_head(value: bytes, room: int, chunk: int = 256 * 1024) -> str:
+    """As much of `value`'s text (invalid UTF-8 escaped) as fills `room` bytes of JSON, decoded chunk by chunk:
+    decoding invalid bytes takes ~0.1 s a MB, so none is decoded past what the letter keeps."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="backslashreplace")
+    parts, size = [], 0
+    for start in range(0, len(value), chunk):
+        parts.append(decoder.decode(value[start:start + chunk]))
+        size += json_size(parts[-1]) - 2
+        if size > room:
+            break
+    else:
+        parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
+def _fit_value(payload: dict[str, Any], value: bytes, budget: int) -> None:
     """Put the original value in `payload` within `budget` bytes of JSON: exact (plus its base64 when the
     bytes are not UTF-8) when it fits, else a prefix of its text with the original's size and sha256."""
-    try:
-        value.decode("utf-8")
-        exact: dict[str, Any] = {"original_value": text}
-    except UnicodeDecodeError:
-        exact = {"original_value": text, "original_value_base64": base64.b64encode(value).decode()}
-    if sum(json_size(k) + json_size(v) + 4 for k, v in exact.items()) <= budget:
+    exact: dict[str, Any] | None = None
+    if len(value) <= budget:  # else it cannot fit: every byte takes one or more in JSON
+        try:
+            exact = {"original_value": value.decode("utf-8")}
+        except UnicodeDecodeError:
+            if len(value) + 4 * -(-len(value) // 3) <= budget:  # the text and its base64 might fit
+                exact = {"original_value": value.decode("utf-8", errors="backslashreplace"),
+                         "original_value_base64": base64.b64encode(value).decode()}
+    if exact is not None and sum(json_size(k) + json_size(v) + 4 for k, v in exact.items()) <= budget:
         payload.update(exact)
         return
     sha = hashlib.sha256(value).hexdigest()
     marks = {TRUNCATED_FLAG: True, ORIGINAL_VALUE_SIZE: len(value), ORIGINAL_VALUE_SHA256: sha}
     room = budget - json_size(marks) - json_size("original_value") - 4
-    payload["original_value"] = fit_text(text, room)
+    payload["original_value"] = fit_text(_text_head(value, room), room, original=value)
     payload.update(marks)
 
 
@@ -213,7 +233,7 @@ def dead_letter(record: SourceRecord, error: BaseException, source: str,
         )
 
     budget = MAX_DEAD_LETTER_BYTES - len(letter().to_json())  # everything but the value, "" so far
-    _fit_value(payload, value, value.decode("utf-8", errors="backslashreplace"), budget)
+    _fit_value(payload, value, budget)
     return letter()
 
 

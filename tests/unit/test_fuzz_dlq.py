@@ -253,8 +253,10 @@ def test_any_record_and_error_make_a_dead_letter_under_the_cap_that_the_dlq_job_
         assert 1 <= event.metadata["retry_count"] <= dlq.MAX_COUNT
         payload = event.payload
         if payload.get(dlq.TRUNCATED_FLAG):  # identifiable: the original's size and sha256
+            sha = hashlib.sha256(record.value or b"").hexdigest()
             assert payload[dlq.ORIGINAL_VALUE_SIZE] == len(record.value or b"")
-            assert payload[dlq.ORIGINAL_VALUE_SHA256] == hashlib.sha256(record.value or b"").hexdigest()
+            assert payload[dlq.ORIGINAL_VALUE_SHA256] == sha
+            assert payload["original_value"].endswith(dlq.truncation_marker(len(record.value or b""), sha))
         elif "original_value_base64" not in payload:
             assert payload["original_value"] == (record.value or b"").decode("utf-8")
     outcome = assert_routed(on_dlq(letter.encode()))  # and the DLQ job takes it as it is
@@ -311,6 +313,7 @@ def test_the_worst_values_stay_under_the_cap_and_identifiable(kind: str) -> None
     payload = json.loads(letter)["payload"]
     assert payload[dlq.ORIGINAL_VALUE_SIZE] == len(value) and payload[dlq.TRUNCATED_FLAG] is True
     assert payload[dlq.ORIGINAL_VALUE_SHA256] == hashlib.sha256(value).hexdigest()
+    assert payload["original_value"].endswith(dlq.truncation_marker(len(value), hashlib.sha256(value).hexdigest()))
     assert "original_value_base64" not in payload  # no exact copy: the bytes did not fit
     marker = dlq.truncation_marker(5 * MiB, hashlib.sha256(b"e" * (5 * MiB)).hexdigest())
     assert payload["error_message"].endswith(marker)
