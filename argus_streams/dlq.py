@@ -1,11 +1,14 @@
 """Dead letters in the seed's format: the original record, where it came from, and why it failed.
 
-Pure functions, shared by every job's DLQ side output and by the DLQ processor.
+Pure functions, shared by every job's DLQ side output and by the DLQ processor. A dead letter is data
+like any other record: whatever it holds, `dead_letter` builds one no bigger than MAX_DEAD_LETTER_BYTES
+and `triage` decides its fate (a Retry with a bounded delay, or a Review reason), never raising.
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import json
 import traceback
@@ -14,11 +17,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from argus_streams.events import ArgusEvent, EventType
+from argus_streams.events import DEFAULT_TOPIC_PREFIX, ArgusEvent, EventType, topic_for
+from argus_streams.topics import DLQ_MAX_MESSAGE_BYTES
 
 MAX_RETRIES = 3
 RETRY_COUNT_HEADER = "retry_count"
 UNKNOWN_TENANT = "unknown"
+
+# --- Caps: a dead letter must always fit the DLQ topic, whatever the failed record held ----------------------
+# The letter's JSON (the DLQ record's value). The DLQ sink and topic take 16 MiB (flink_kit.MAX_RECORD_BYTES,
+# topics.DLQ_MAX_MESSAGE_BYTES) for value + key + headers; 12 MiB leaves 4 MiB for the capped key and headers
+# below, and keeps the 10 MB poison record of the integration tests exact. An escaped value can be ~7x its
+# bytes (a control byte is `\u0000` in JSON, invalid UTF-8 is `\\xff` plus its base64 copy), so a value that
+# does not fit is cut, keeping its sha256 and size (ORIGINAL_VALUE_SHA256 / _SIZE).
+MAX_DEAD_LETTER_BYTES = DLQ_MAX_MESSAGE_BYTES * 3 // 4
+# Each piece of context copied into a letter (error message, traceback, key, topic, source), as JSON.
+MAX_CONTEXT_BYTES = 64 * 1024
+# All of a record's headers, as JSON in the letter and as UTF-8 on the DLQ record.
+MAX_HEADERS_BYTES = 64 * 1024
+# A tenant or correlation id longer than this is not one: the letter uses the defaults instead.
+MAX_ID_CHARS = 256
+TRUNCATED_FLAG, ORIGINAL_VALUE_SIZE, ORIGINAL_VALUE_SHA256 = (
+    "original_value_truncated", "original_value_size", "original_value_sha256")
+HEADERS_DROPPED = "original_headers_dropped"  # how many headers did not fit MAX_HEADERS_BYTES
 
 
 @dataclass(frozen=True)
@@ -40,11 +61,10 @@ class SourceRecord:
 
     @property
     def retry_count(self) -> int:
-        """How often the DLQ processor already republished this record (0 for a first failure)."""
-        try:
-            return max(0, int(self.headers.get(RETRY_COUNT_HEADER, "0")))
-        except ValueError:
-            return 0
+        """How often the DLQ processor already republished this record (0 for a first failure, or for a
+        header that is no count: missing, null, not a number, negative)."""
+        count = parse_count(self.headers.get(RETRY_COUNT_HEADER, "0"))
+        return min(count, MAX_COUNT - 1) if count is not None and count > 0 else 0  # + 1 is still a count
 
 
 def dead_letter_id(record: SourceRecord, retry_count: int) -> str:
@@ -52,7 +72,76 @@ def dead_letter_id(record: SourceRecord, retry_count: int) -> str:
     seed = f"{record.topic}/{record.partition}/{record.offset}/{retry_count}"
     if record.partition is None or record.offset is None:  # no Kafka position (a refused graph row): its content
         seed += "/" + hashlib.sha256(record.value or b"").hexdigest()
-    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, seed).bytes, version=4))
+    return str(uuid.UUID(bytes=uuid.uuid5(uuid.NAMESPACE_URL, kafka_text(seed)).bytes, version=4))
+
+
+# --- Bounded copies of untrusted text ------------------------------------------------------------------------
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` in a letter (json.dumps escapes to ASCII, so characters are bytes)."""
+    return len(json.dumps(value))
+
+
+def truncation_marker(size: int, sha256: str) -> str:
+    return f"...[truncated by argus-streams: {size} bytes, sha256 {sha256}]"
+
+
+def fit_text(text: str, max_bytes: int, original: bytes | None = None) -> str:
+    """`text` itself when its JSON takes at most `max_bytes`, else its longest prefix that fits with a
+    marker naming the original's UTF-8 size and sha256. Escapes at most `max_bytes` characters (each takes
+    one byte or more), whatever the length of `text`. With `original`, `text` is (a prefix of) those bytes
+    as text, to be cut in any case, and the marker names them."""
+    escaped = json.dumps(text[:max_bytes])
+    if original is None and len(text) <= max_bytes and len(escaped) <= max_bytes:
+        return text
+    raw = original if original is not None else text.encode("utf-8", errors="surrogatepass")
+    marker = truncation_marker(len(raw), hashlib.sha256(raw).hexdigest())
+    cut = min(max(1, max_bytes - len(marker) - 1), len(escaped) - 1)  # escaped[0] and [-1] are its quotes
+    for end in range(cut, max(0, cut - 13), -1):  # back off out of a split escape (`\\`, `\u00e9`, a pair)
+        try:
+            prefix = json.loads(escaped[:end] + '"')
+        except ValueError:
+            continue
+        if prefix and "\ud800" <= prefix[-1] <= "\udbff":
+            prefix = prefix[:-1]  # half a surrogate pair
+        return prefix + marker
+    return marker
+
+
+def _fit_id(value: Any) -> str | None:
+    """An id as the envelope takes it: text of 1..MAX_ID_CHARS characters, valid Unicode (pydantic refuses
+    lone surrogates, which JSON can spell), else None (the caller's default)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS:
+        return None
+    return value if kafka_text(value) == value else None
+
+
+def _fit_headers(headers: dict[str, Any]) -> tuple[dict[str, str | None], int]:
+    """The headers that fit MAX_HEADERS_BYTES as JSON, in their order, and how many were dropped."""
+    kept: dict[str, str | None] = {}
+    used, dropped = 2, 0
+    for key, value in headers.items():
+        k, v = str(key), value if value is None else str(value)
+        size = json_size(k) + json_size(v) + 4  # `"k": "v", `
+        if used + size > MAX_HEADERS_BYTES:
+            dropped += 1
+            continue
+        kept[k] = v
+        used += size
+    return kept, dropped
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """(message, traceback) of `error`; an exception that cannot even be printed still dead-letters."""
+    try:
+        message = str(error)
+    except Exception as exc:  # noqa: BLE001 - a broken __str__ must not lose the record
+        message = f"<unprintable {type(error).__name__}: {type(exc).__name__}>"
+    try:
+        tb = "".join(traceback.format_exception(error))
+    except Exception:  # noqa: BLE001
+        tb = ""
+    return message, tb
 
 
 def _original_json(record: SourceRecord) -> dict[str, Any]:
@@ -63,45 +152,120 @@ def _original_json(record: SourceRecord) -> dict[str, Any]:
         return {}
 
 
+def _text_head(value: bytes, room: int, chunk: int = 256 * 1024) -> str:
+    """As much of `value`'s text (invalid UTF-8 escaped) as fills `room` bytes of JSON, decoded chunk by chunk:
+    decoding invalid bytes takes ~0.1 s a MB, so none is decoded past what the letter keeps."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="backslashreplace")
+    parts, size = [], 0
+    for start in range(0, len(value), chunk):
+        parts.append(decoder.decode(value[start:start + chunk]))
+        size += json_size(parts[-1]) - 2
+        if size > room:
+            break
+    else:
+        parts.append(decoder.decode(b"", final=True))
+    return "".join(parts)
+
+
+def _fit_value(payload: dict[str, Any], value: bytes, budget: int) -> None:
+    """Put the original value in `payload` within `budget` bytes of JSON: exact (plus its base64 when the
+    bytes are not UTF-8) when it fits, else a prefix of its text with the original's size and sha256."""
+    exact: dict[str, Any] | None = None
+    if len(value) <= budget:  # else it cannot fit: every byte takes one or more in JSON
+        try:
+            exact = {"original_value": value.decode("utf-8")}
+        except UnicodeDecodeError:
+            if len(value) + 4 * -(-len(value) // 3) <= budget:  # the text and its base64 might fit
+                exact = {"original_value": value.decode("utf-8", errors="backslashreplace"),
+                         "original_value_base64": base64.b64encode(value).decode()}
+    if exact is not None and sum(json_size(k) + json_size(v) + 4 for k, v in exact.items()) <= budget:
+        payload.update(exact)
+        return
+    sha = hashlib.sha256(value).hexdigest()
+    marks = {TRUNCATED_FLAG: True, ORIGINAL_VALUE_SIZE: len(value), ORIGINAL_VALUE_SHA256: sha}
+    room = budget - json_size(marks) - json_size("original_value") - 4
+    payload["original_value"] = fit_text(_text_head(value, room), room, original=value)
+    payload.update(marks)
+
+
 def dead_letter(record: SourceRecord, error: BaseException, source: str,
                 tb: str | None = None, now: datetime | None = None, retryable: bool = False) -> ArgusEvent:
     """The DLQ event for a record that failed with `error` (the seed's `_send_to_dlq` payload).
 
     `retryable` tells the DLQ processor whether a retry can help; our jobs dead-letter only records that
     cannot parse or that a database refused (a retry fails the same way), so the default is False.
+    Its JSON is at most MAX_DEAD_LETTER_BYTES: context over MAX_CONTEXT_BYTES / MAX_HEADERS_BYTES is cut,
+    then a value over what is left (see _fit_value).
     """
     original = _original_json(record)
-    tenant = record.headers.get("tenant_id") or original.get("tenant_id")
-    correlation = record.headers.get("correlation_id") or original.get("correlation_id")
+    tenant = _fit_id(record.headers.get("tenant_id")) or _fit_id(original.get("tenant_id"))
+    correlation = _fit_id(record.headers.get("correlation_id")) or _fit_id(original.get("correlation_id"))
     retry_count = record.retry_count + 1
     value = record.value or b""
+    message, traceback_text = _describe(error)
+    headers, dropped = _fit_headers(record.headers)
     payload: dict[str, Any] = {
-        "original_topic": record.topic,
+        "original_topic": fit_text(str(record.topic), MAX_CONTEXT_BYTES),
         "original_partition": record.partition,
         "original_offset": record.offset,
-        "original_key": record.key,
-        "original_value": value.decode("utf-8", errors="backslashreplace"),
+        "original_key": None if record.key is None else fit_text(str(record.key), MAX_CONTEXT_BYTES),
+        "original_value": "",
         "error_type": type(error).__name__,
-        "error_message": str(error),
-        "error_traceback": tb if tb is not None else "".join(traceback.format_exception(error)),
-        "original_headers": record.headers,
+        "error_message": fit_text(message, MAX_CONTEXT_BYTES),
+        "error_traceback": fit_text(tb if tb is not None else traceback_text, MAX_CONTEXT_BYTES),
+        "original_headers": headers,
     }
+    if dropped:
+        payload[HEADERS_DROPPED] = dropped
+    at = now or datetime.now(UTC)
+
+    def letter() -> ArgusEvent:
+        return ArgusEvent(
+            event_id=dead_letter_id(record, retry_count),
+            event_type=EventType.DLQ,
+            timestamp=at,
+            source=fit_text(source, MAX_CONTEXT_BYTES),
+            tenant_id=tenant or UNKNOWN_TENANT,
+            correlation_id=correlation or dead_letter_id(record, 0),
+            payload=payload,
+            metadata={"retry_count": retry_count, "max_retries": MAX_RETRIES, "failed_at": at.isoformat(),
+                      "retryable": retryable},
+        )
+
+    budget = MAX_DEAD_LETTER_BYTES - len(letter().to_json())  # everything but the value, "" so far
+    _fit_value(payload, value, budget)
+    return letter()
+
+
+def kafka_text(text: str) -> str:
+    """`text` as Kafka's (UTF-8) coders take it: lone surrogates spelled out (`\\ud800`)."""
     try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        payload["original_value_base64"] = base64.b64encode(value).decode()  # the exact bytes, for replay
-    failed_at = (now or datetime.now(UTC)).isoformat()
-    return ArgusEvent(
-        event_id=dead_letter_id(record, retry_count),
-        event_type=EventType.DLQ,
-        timestamp=now or datetime.now(UTC),
-        source=source,
-        tenant_id=tenant if isinstance(tenant, str) and tenant else UNKNOWN_TENANT,
-        correlation_id=correlation if isinstance(correlation, str) and correlation else dead_letter_id(record, 0),
-        payload=payload,
-        metadata={"retry_count": retry_count, "max_retries": MAX_RETRIES, "failed_at": failed_at,
-                  "retryable": retryable},
-    )
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def dead_letter_key(record: SourceRecord) -> str | None:
+    """The DLQ record's key: the original key, cut to MAX_CONTEXT_BYTES (its JSON size bounds its UTF-8)."""
+    return None if record.key is None else kafka_text(fit_text(str(record.key), MAX_CONTEXT_BYTES))
+
+
+def dead_letter_headers(record: SourceRecord, retry_count: int) -> dict[str, str | None]:
+    """The DLQ record's headers: the original ones that fit MAX_HEADERS_BYTES (UTF-8), in their order, and
+    always the retry count the DLQ processor reads back."""
+    out: dict[str, str | None] = {}
+    used = len(RETRY_COUNT_HEADER) + len(str(retry_count))
+    for key, value in record.headers.items():
+        k, v = kafka_text(str(key)), None if value is None else kafka_text(str(value))
+        size = len(k.encode()) + (len(v.encode()) if v is not None else 0)
+        if k == RETRY_COUNT_HEADER:
+            out[k] = str(retry_count)  # where it was (counted above)
+        elif used + size <= MAX_HEADERS_BYTES:
+            out[k] = v
+            used += size
+    out.setdefault(RETRY_COUNT_HEADER, str(retry_count))
+    return out
 
 
 # --- The DLQ processor's decisions (jobs/dlq.py) -------------------------------------------------------------
@@ -113,6 +277,33 @@ DATA_ERROR_TYPES = frozenset({
     "ResponseError",  # FalkorDB refusing a query: the row is bad (transient redis errors are ConnectionError)
 })
 BACKOFF_BASE_S = 2
+# A letter's numbers are never trusted: its max_retries is capped here, and no delay exceeds MAX_BACKOFF_MS
+# (2^n s reaches it at n = 10), so a timer is never further away than that (a Flink timer is a Java long:
+# 2^n * 1000 overflows it from n = 54, and computing 2^n for a huge n stalls the operator).
+MAX_RETRIES_LIMIT = 10
+MAX_BACKOFF_MS = 2 ** MAX_RETRIES_LIMIT * 1000
+# Counts (retry_count, max_retries) are PostgreSQL integers; anything beyond is no count.
+MAX_COUNT = 2 ** 31 - 1
+# A republished record goes to a topic with the broker's default limit (1 MiB, what the gateway produces).
+# A bigger one would be refused by the broker, failing the transactional sink on every restart.
+MAX_REPUBLISH_BYTES = 1024 * 1024
+
+# Why a dead letter goes to review (Review.kind): the first three are the seed's, the rest are letters
+# that are not what our jobs write (the DLQ topic is an input like any other).
+DATA_ERROR, EXHAUSTED, NOT_REPUBLISHABLE = "data_error", "exhausted", "not_republishable"
+INVALID_LETTER, UNROUTABLE, TOO_LARGE = "invalid_letter", "unroutable", "too_large"
+SEED_KINDS = frozenset({DATA_ERROR, EXHAUSTED, NOT_REPUBLISHABLE})
+
+
+class Review(str):
+    """The reason a dead letter goes to manual review (a str, as triage always returned), with its `kind`."""
+
+    kind: str
+
+    def __new__(cls, kind: str, reason: str) -> Review:
+        self = super().__new__(cls, reason)
+        self.kind = kind
+        return self
 
 
 @dataclass(frozen=True)
@@ -127,24 +318,100 @@ class Retry:
     headers: dict[str, str]
 
 
+def parse_count(value: Any) -> int | None:
+    """A count as letters and headers spell it (an int, an integral float, decimal text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # also refuses inf and nan
+    if isinstance(value, str) and len(value) <= 32:  # int() of long digit strings is quadratic
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
 def backoff_ms(retry_count: int) -> int:
-    """The seed's backoff: 2^retry_count seconds (2 s, 4 s, 8 s ... after the 1st, 2nd, 3rd failure)."""
-    return BACKOFF_BASE_S ** max(0, retry_count) * 1000
+    """The seed's backoff: 2^retry_count seconds (2 s, 4 s, 8 s ... after the 1st, 2nd, 3rd failure),
+    at most MAX_BACKOFF_MS whatever the count."""
+    return min(BACKOFF_BASE_S ** min(max(0, retry_count), MAX_RETRIES_LIMIT) * 1000, MAX_BACKOFF_MS)
 
 
-def triage(letter: ArgusEvent) -> Retry | str:
-    """A dead letter's fate: a Retry, or the reason it goes to manual review instead."""
+def republishable_topics(prefix: str = DEFAULT_TOPIC_PREFIX) -> frozenset[str]:
+    """The topics a retry may go to: the project's own for `prefix`, except the DLQ itself."""
+    return frozenset(topic_for(t, prefix) for t in EventType if t is not EventType.DLQ)
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    text = repr(value) if isinstance(value, str) else f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _utf8_size(text: str) -> int | None:
+    """UTF-8 bytes of `text`, or None when it holds lone surrogates (JSON allows them, Kafka's coders do not)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
+
+
+def _counts(metadata: dict[str, Any]) -> tuple[int, int] | Review:
+    retry_count = parse_count(metadata.get("retry_count", 1))
+    max_retries = parse_count(metadata.get("max_retries", MAX_RETRIES))
+    for name, count in (("retry_count", retry_count), ("max_retries", max_retries)):
+        if count is None or not 0 <= count <= MAX_COUNT:
+            return Review(INVALID_LETTER, f"invalid dead letter: metadata.{name} is not a count "
+                                          f"(0..{MAX_COUNT}): {_shown(metadata.get(name))}")
+    assert retry_count is not None and max_retries is not None
+    return retry_count, min(max_retries, MAX_RETRIES_LIMIT)
+
+
+def _republished(letter: ArgusEvent, retry_count: int, prefix: str) -> Retry | Review:
+    """The record to republish, if the letter names one that our sink can write and the broker takes."""
+    payload = letter.payload
+    topic, key, value = payload.get("original_topic"), payload.get("original_key"), payload.get("original_value")
+    headers = payload.get("original_headers")
+    if payload.get("original_partition") is None or payload.get("original_value_base64") \
+            or payload.get(TRUNCATED_FLAG) or not isinstance(value, str):
+        return Review(NOT_REPUBLISHABLE, "no original record to republish")  # a refused graph row, or not text
+    if not isinstance(topic, str) or topic not in republishable_topics(prefix):
+        return Review(UNROUTABLE, f"unroutable: original_topic {_shown(topic)} is not a topic of "
+                                  f"prefix {prefix!r}")
+    if key is not None and not isinstance(key, str):
+        return Review(INVALID_LETTER, f"invalid dead letter: original_key is a {type(key).__name__}, not text")
+    if headers is not None and not isinstance(headers, dict):
+        return Review(INVALID_LETTER, f"invalid dead letter: original_headers is a {type(headers).__name__}, "
+                                      "not an object")
+    out = {str(k): str(v) for k, v in (headers or {}).items()}
+    out[RETRY_COUNT_HEADER] = str(retry_count)
+    sizes = [_utf8_size(text) for text in (value, key or "", *out, *out.values())]
+    if any(size is None for size in sizes):
+        return Review(NOT_REPUBLISHABLE, "original record is not valid UTF-8 text (lone surrogates)")
+    size = sum(s for s in sizes if s is not None)
+    if size > MAX_REPUBLISH_BYTES:
+        return Review(TOO_LARGE, f"original record too large to republish ({size} > {MAX_REPUBLISH_BYTES} bytes)")
+    return Retry(letter_id=letter.event_id, delay_ms=backoff_ms(retry_count), topic=topic, key=key, value=value,
+                 headers=out)
+
+
+def triage(letter: ArgusEvent, prefix: str = DEFAULT_TOPIC_PREFIX) -> Retry | Review:
+    """A dead letter's fate: a Retry (delay at most MAX_BACKOFF_MS, to one of `prefix`'s topics), or the
+    Review reason it goes to manual review instead. Never raises, whatever the letter holds."""
     payload, metadata = letter.payload, letter.metadata
-    retry_count = int(metadata.get("retry_count", 1))
-    max_retries = int(metadata.get("max_retries", MAX_RETRIES))
+    error_type = payload.get("error_type")
+    if not isinstance(error_type, str):
+        return Review(INVALID_LETTER, f"invalid dead letter: error_type is {_shown(error_type)}, not text")
+    counts = _counts(metadata)
+    if isinstance(counts, Review):
+        return counts
+    retry_count, max_retries = counts
     retryable = metadata.get("retryable")  # set by our jobs; the seed's services leave it out
-    if retryable is False or (retryable is None and payload["error_type"] in DATA_ERROR_TYPES):
-        return f"data error ({payload['error_type']}): a retry cannot fix it"
+    if retryable is False or (not isinstance(retryable, bool) and error_type in DATA_ERROR_TYPES):
+        shown = error_type if len(error_type) <= 120 else error_type[:120] + "..."
+        return Review(DATA_ERROR, f"data error ({shown}): a retry cannot fix it")
     if retry_count >= max_retries:
-        return f"failed {retry_count} times (max_retries={max_retries})"
-    if payload.get("original_partition") is None or payload.get("original_value_base64"):
-        return "no original record to republish"  # a refused graph row, or bytes that are not text
-    headers = {str(k): str(v) for k, v in (payload.get("original_headers") or {}).items()}
-    headers[RETRY_COUNT_HEADER] = str(retry_count)
-    return Retry(letter_id=letter.event_id, delay_ms=backoff_ms(retry_count), topic=payload["original_topic"],
-                 key=payload.get("original_key"), value=payload["original_value"], headers=headers)
+        return Review(EXHAUSTED, f"failed {retry_count} times (max_retries={max_retries})")
+    return _republished(letter, retry_count, prefix)

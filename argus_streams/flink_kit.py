@@ -57,7 +57,8 @@ STATE_CACHE_SIZE = 100_000
 BUNDLE_TIME_MS = 500
 # Transactions must outlive a checkpoint interval plus a restart, and stay under the broker's max (15 min).
 TRANSACTION_TIMEOUT_MS = 900_000
-# Dead letters wrap the original record plus its error context; the DLQ topic accepts up to this much.
+# Dead letters wrap the original record plus its error context; the DLQ topic accepts up to this much
+# (dlq.MAX_DEAD_LETTER_BYTES keeps every dead letter well below it).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 # Positional twins of RecordWithMetadataDeserializer.FIELDS and HeaderedRecordSerializer's input.
@@ -169,12 +170,14 @@ def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str,
                     metrics: JobMetrics | None = None) -> Row:
     """The DLQ record (OUT_RECORD_TYPE): the seed's DLQ event, keyed by the original key, with the
     original headers plus the retry count the DLQ processor reads back. Counted in `metrics` (the
-    operator's `dlq_records` by error type) when given."""
+    operator's `dlq_records` by error type) when given. Value, key and headers are capped (see dlq.py) so
+    the record always fits MAX_RECORD_BYTES: a dead letter the sink refused would fail the job on every
+    restart."""
     if metrics is not None:
         metrics.count("dlq_records", error_type=type(error).__name__)
-    event = dlq.dead_letter(record, error, source)
-    headers = {**record.headers, dlq.RETRY_COUNT_HEADER: str(event.metadata["retry_count"])}
-    return Row(topic_for(EventType.DLQ, prefix), record.key, event.to_json(), headers)
+    event = dlq.dead_letter(record, error, source)  # at most dlq.MAX_DEAD_LETTER_BYTES of JSON
+    headers = dlq.dead_letter_headers(record, event.metadata["retry_count"])  # at most dlq.MAX_HEADERS_BYTES
+    return Row(topic_for(EventType.DLQ, prefix), dlq.dead_letter_key(record), event.to_json(), headers)
 
 
 class ParseRecords(ProcessFunction):

@@ -29,7 +29,7 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
-from argus_streams.dlq import MAX_RETRIES
+from argus_streams.dlq import MAX_RETRIES, ORIGINAL_VALUE_SHA256, ORIGINAL_VALUE_SIZE, TRUNCATED_FLAG, parse_count
 from argus_streams.errors import ArgusStreamsError, EventValidationError
 from argus_streams.events import ArgusEvent, EventType
 from argus_streams.pg import PgStore
@@ -93,7 +93,13 @@ class FailedEvent:
 
 
 COLUMNS = tuple(f.name for f in fields(FailedEvent))
-INSERTED_COLUMNS = COLUMNS[:COLUMNS.index("status") + 1]
+# status_note too: the DLQ processor notes why a letter that is not our jobs' own is in review (unroutable...).
+INSERTED_COLUMNS = COLUMNS[:COLUMNS.index("status_note") + 1]
+# Column ranges: a number outside them in a letter would fail every upsert of its batch, on every restart.
+INT4, INT8 = (-(2 ** 31), 2 ** 31 - 1), (-(2 ** 63), 2 ** 63 - 1)
+COUNT = (0, 2 ** 31 - 1)
+# Times outside these bounds are no failure time (and near datetime's limits, converting a zone overflows).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 REPLAY_ORDER = sql.SQL("ORDER BY original_topic, original_partition, original_offset, id")  # per-partition order
 LATEST_FIRST = sql.SQL("ORDER BY last_failed_at DESC, id")
 
@@ -102,7 +108,13 @@ LATEST_FIRST = sql.SQL("ORDER BY last_failed_at DESC, id")
 
 def row_from_dead_letter(value: bytes | str) -> FailedEvent:
     """The review row of one DLQ record value (the JSON of `dlq.dead_letter`); raises EventValidationError."""
-    event = ArgusEvent.from_json(value)
+    return row_from_event(ArgusEvent.from_json(value))
+
+
+def row_from_event(event: ArgusEvent) -> FailedEvent:
+    """The review row of a parsed dead letter; raises EventValidationError. Whatever the letter's fields
+    hold, the row fits the table (numbers in column range, times aware and sane, text without NUL or lone
+    surrogates), so one letter cannot fail the batch it is upserted with."""
     if event.event_type is not EventType.DLQ:
         raise EventValidationError("event_type", f"expected {EventType.DLQ.value}, got {event.event_type.value}")
     p = event.payload
@@ -110,38 +122,58 @@ def row_from_dead_letter(value: bytes | str) -> FailedEvent:
         topic, partition, offset = str(p["original_topic"]), p.get("original_partition"), p.get("original_offset")
         original = _original_value(p)
         error_type, error_message = str(p["error_type"]), str(p.get("error_message", ""))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise EventValidationError("payload", f"not a dead letter: {exc!r}") from exc
-    retry_count = _int(event.metadata.get("retry_count"), 1)
-    failed_at = _time(event.metadata.get("failed_at")) or event.timestamp
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise EventValidationError("payload", f"not a dead letter: {_short(repr(exc))}") from exc
+    retry_count = _count(event.metadata.get("retry_count"), 1)
+    failed_at = _time(event.metadata.get("failed_at")) or _time(event.timestamp) or EARLIEST
     headers = p.get("original_headers") or {}
     key = p.get("original_key")
     return FailedEvent(
         id=event.event_id,  # dlq.dead_letter_id: the record's position (or content) and attempt
         dead_letter_id=event.event_id, event_id=_text(_original_event_id(original)), tenant_id=_text(event.tenant_id),
-        source=_text(event.source), original_topic=_text(topic), original_partition=_int(partition, None),
-        original_offset=_int(offset, None), original_key=_text(None if key is None else str(key)),
+        source=_text(event.source), original_topic=_text(topic), original_partition=_int(partition, INT4),
+        original_offset=_int(offset, INT8), original_key=_text(None if key is None else str(key)),
         original_value=original,
         original_headers={_text(str(k)): _text(str(v)) for k, v in headers.items()} if isinstance(headers, dict)
         else {},
         error_type=_text(error_type), error_message=_text(error_message),
         error_traceback=_text(str(p.get("error_traceback", ""))),
-        retry_count=retry_count, max_retries=_int(event.metadata.get("max_retries"), MAX_RETRIES),
-        first_failed_at=failed_at, last_failed_at=failed_at,
+        retry_count=retry_count, max_retries=_count(event.metadata.get("max_retries"), MAX_RETRIES),
+        first_failed_at=failed_at, last_failed_at=failed_at, status_note=_truncation_note(p),
     )
 
 
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _truncation_note(payload: dict[str, Any]) -> str | None:
+    """Said in the row when `dlq.dead_letter` cut the value: the row holds a prefix, not the record."""
+    if payload.get(TRUNCATED_FLAG) is not True:
+        return None
+    return _text(_short(f"original value truncated in the dead letter: {payload.get(ORIGINAL_VALUE_SIZE)!s} bytes, "
+                        f"sha256 {payload.get(ORIGINAL_VALUE_SHA256)!s}"))
+
+
 def _text(value: Any) -> Any:
-    """PostgreSQL text and jsonb refuse NUL characters (a Kafka key or header may hold them): spelled out.
-    The exact bytes of the value itself are kept (bytea)."""
-    return value.replace("\x00", "\\x00") if isinstance(value, str) else value
+    """PostgreSQL text and jsonb refuse NUL characters (a Kafka key or header may hold them): spelled out,
+    as are lone surrogates (JSON allows `\\ud800`, UTF-8 does not). The exact bytes of the value itself
+    are kept (bytea)."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\x00", "\\x00")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return value
 
 
 def _original_value(payload: dict[str, Any]) -> bytes:
     """The exact original bytes: base64 when they were not UTF-8, else the text (which round-trips)."""
     if payload.get("original_value_base64"):
         return base64.b64decode(payload["original_value_base64"], validate=True)
-    return str(payload.get("original_value") or "").encode("utf-8")
+    return str(payload.get("original_value") or "").encode("utf-8", errors="backslashreplace")
 
 
 def _original_event_id(value: bytes) -> str | None:
@@ -153,19 +185,28 @@ def _original_event_id(value: bytes) -> str | None:
     return event_id if isinstance(event_id, str) and event_id else None
 
 
-def _int(value: Any, default: int | None) -> Any:
-    try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
-        return default
+def _int(value: Any, bounds: tuple[int, int]) -> int | None:
+    """`value` as an int when it is one within `bounds`, else None."""
+    number = parse_count(value)
+    return number if number is not None and bounds[0] <= number <= bounds[1] else None
+
+
+def _count(value: Any, default: int) -> int:
+    """A count clamped into the integer column (a huge retry_count stays visibly huge), else `default`."""
+    number = parse_count(value)
+    return default if number is None else min(max(number, COUNT[0]), COUNT[1])
 
 
 def _time(value: Any) -> datetime | None:
+    """An aware UTC time between EARLIEST and LATEST (naive means UTC), else None."""
     try:
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 64 else value
+        if not isinstance(parsed, datetime):
+            return None
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
+    return parsed if EARLIEST <= parsed < LATEST else None
 
 
 def merge(rows: Iterable[FailedEvent]) -> list[FailedEvent]:

@@ -8,6 +8,10 @@ original topic after 2^retry_count s (a processing-time timer in keyed state, ne
 with retry_count + 1 and eventually stops. Data errors and records over the limit go to the review store
 in PostgreSQL (idempotent upsert) and raise an HMAC-signed webhook alert.
 
+The DLQ topic is an input like any other: a letter that is not JSON, not a dead letter, or whose fields are
+garbage (counts, headers, error type, a topic that is not one of ours) is reviewed with a note, never raised
+on, and no delay a letter asks for exceeds dlq.MAX_BACKOFF_MS (see dlq.triage).
+
 Delivery: republished records are written in Kafka transactions (exactly-once with the timers' state);
 review rows are idempotent upserts keyed by the dead letter's id; alerts are at-least-once (a row is
 marked alerted after its webhook delivery; receivers dedupe by X-Argus-Alert-Id).
@@ -18,17 +22,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.alerts import AlertSender, alert_new_rows
 from argus_streams.batching import MicroBatcher
-from argus_streams.events import ArgusEvent, EventType, topic_for
+from argus_streams.events import DEFAULT_TOPIC_PREFIX, ArgusEvent, EventType, topic_for
 from argus_streams.flink_kit import (
     OUT_RECORD_TYPE,
     RECORD_TYPE,
@@ -39,7 +44,7 @@ from argus_streams.flink_kit import (
     kafka_source,
 )
 from argus_streams.job_metrics import JobMetrics
-from argus_streams.review import FailedEvent, ReviewStore, ReviewStoreUnavailable, row_from_dead_letter
+from argus_streams.review import FailedEvent, ReviewStore, ReviewStoreUnavailable, row_from_dead_letter, row_from_event
 from argus_streams.settings import Settings
 
 JOB_NAME = "argus-dlq"
@@ -52,45 +57,93 @@ REVIEW_RETRY = AsyncRetryStrategy.exponential_backoff(
     result_predicate=None, exception_predicate=lambda exc: True,
 )
 REVIEW_TAG = OutputTag("review", Types.PICKLED_BYTE_ARRAY())
+# A pending retry waits at most dlq.MAX_BACKOFF_MS for its timer, which then clears it: the TTL only bounds
+# what a lost timer would leave behind, with room for a job that stays down for days.
+PENDING_TTL = Time.days(7)
+# Error types come from the letters: past this many distinct ones (or one that is no class name) the
+# review counter says "other", so a stream of made-up error types cannot grow the metric series.
+MAX_ERROR_TYPE_LABELS = 64
+OTHER_LABEL = "other"
 log = logging.getLogger(__name__)
 
 
 def review_row(record: dlq.SourceRecord) -> tuple[ArgusEvent | None, FailedEvent]:
     """The dead letter in `record` and its review row; a record that is no dead letter is itself reviewed."""
     try:
-        return ArgusEvent.from_json(record.value or b""), row_from_dead_letter(record.value or b"")
+        letter = ArgusEvent.from_json(record.value or b"")
+        return letter, row_from_event(letter)
     except Exception as exc:  # garbage on the DLQ topic: kept, as a dead letter of the DLQ record itself
         return None, row_from_dead_letter(dlq.dead_letter(record, exc, SOURCE_NAME).to_json())
 
 
+def decide(record: dlq.SourceRecord, prefix: str = DEFAULT_TOPIC_PREFIX) -> dlq.Retry | FailedEvent:
+    """One DLQ record's fate: a Retry, or its review row (noting why when the letter is not one of our
+    jobs' own). Never raises for what the record holds."""
+    letter, reviewed = review_row(record)
+    decision = dlq.triage(letter, prefix) if letter is not None else dlq.Review(dlq.INVALID_LETTER,
+                                                                                "not a dead letter")
+    if isinstance(decision, dlq.Retry):
+        return decision
+    if decision.kind in dlq.SEED_KINDS:
+        return reviewed
+    note = decision if reviewed.status_note is None else f"{decision}; {reviewed.status_note}"
+    return replace(reviewed, status_note=note)
+
+
+def error_type_label(error_type: str, seen: set[str]) -> str:
+    """`error_type` as a metric label while `seen` holds fewer than MAX_ERROR_TYPE_LABELS, else "other"."""
+    if error_type in seen:
+        return error_type
+    if len(seen) < MAX_ERROR_TYPE_LABELS and len(error_type) <= 100 \
+            and all(part.isidentifier() for part in error_type.split(".")):
+        seen.add(error_type)
+        return error_type
+    return OTHER_LABEL
+
+
 class Triage(ProcessFunction):
-    """Retryable dead letters go on (keyed by their id); data errors and exhausted ones go to review."""
+    """Retryable dead letters go on (keyed by their id); data errors, exhausted and invalid ones to review."""
+
+    def __init__(self, prefix: str = DEFAULT_TOPIC_PREFIX):
+        self.prefix = prefix
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
+        self.error_types: set[str] = set()
 
     def process_element(self, row: Any, ctx: ProcessFunction.Context):  # noqa: ANN201 - a generator
-        letter, reviewed = review_row(dlq.SourceRecord.from_row(row))
-        decision = dlq.triage(letter) if letter is not None else "not a dead letter"
+        decision = decide(dlq.SourceRecord.from_row(row), self.prefix)
         if isinstance(decision, dlq.Retry):
             self.metrics.count("dlq_decisions", decision="retry")
             yield decision
         else:
-            self.metrics.count("dlq_decisions", decision="review", error_type=reviewed.error_type)
-            yield REVIEW_TAG, reviewed
+            label = error_type_label(decision.error_type, self.error_types)
+            self.metrics.count("dlq_decisions", decision="review", error_type=label)
+            yield REVIEW_TAG, decision
+
+
+def pending_descriptor() -> ValueStateDescriptor:
+    descriptor = ValueStateDescriptor("pending-retry", Types.PICKLED_BYTE_ARRAY())
+    descriptor.enable_time_to_live(
+        StateTtlConfig.new_builder(PENDING_TTL)
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        # Not NeverReturnExpired: in PyFlink 2.2.1 that turns off the operator's Python state caches.
+        .set_state_visibility(StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
+        .build())
+    return descriptor
 
 
 class Backoff(KeyedProcessFunction):
     """Keyed by the dead letter's id: hold the record until its backoff timer fires, then republish it."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.pending = runtime_context.get_state(ValueStateDescriptor("pending-retry", Types.PICKLED_BYTE_ARRAY()))
+        self.pending = runtime_context.get_state(pending_descriptor())
 
     def process_element(self, retry: dlq.Retry, ctx: KeyedProcessFunction.Context):  # noqa: ANN201
         if self.pending.value() is None:  # the same dead letter twice (a producer retry): one republish
             self.pending.update(retry)
-            ctx.timer_service().register_processing_time_timer(
-                ctx.timer_service().current_processing_time() + retry.delay_ms)
+            delay = min(max(0, retry.delay_ms), dlq.MAX_BACKOFF_MS)  # a Java long, never further than this
+            ctx.timer_service().register_processing_time_timer(ctx.timer_service().current_processing_time() + delay)
         return iter(())
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):  # noqa: ANN201
@@ -149,7 +202,7 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-dl
         kafka_source(settings, [topic_for(EventType.DLQ, settings.topic_prefix)], group_id),
         WatermarkStrategy.no_watermarks(), "Kafka: argus.dlq", type_info=RECORD_TYPE,
     ).uid("dlq-kafka-source")
-    triaged = records.process(Triage(), output_type=Types.PICKLED_BYTE_ARRAY()) \
+    triaged = records.process(Triage(settings.topic_prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
         .name("Triage: retry or review").uid("dlq-triage")
     republished = triaged.key_by(lambda retry: retry.letter_id, key_type=Types.STRING()) \
         .process(Backoff(), output_type=OUT_RECORD_TYPE) \
