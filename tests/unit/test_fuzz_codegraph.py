@@ -296,8 +296,30 @@ def test_a_tree_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> Non
         Path("deep.py").write_text("\n")
     finally:
         os.chdir(here)
-    extraction = extract_codebase(tmp_path)
-    assert extraction.files == [] and extraction.skipped == {"too_deep": 1}
+    try:
+        extraction = extract_codebase(tmp_path)
+        assert extraction.files == [] and extraction.skipped == {"too_deep": 1}
+    finally:
+        remove_deep_tree(tmp_path / "a")  # pytest's recursive clean-up would hit the recursion limit
+
+
+def remove_deep_tree(top: Path) -> None:
+    """Delete a chain of nested folders deepest first, without recursion (paths stay short: chdir down)."""
+    here, depth = Path.cwd(), 0
+    try:
+        os.chdir(top)
+        while (sub := [e.name for e in os.scandir(".") if e.is_dir(follow_symlinks=False)]):
+            os.chdir(sub[0])
+            depth += 1
+        for _ in range(depth + 1):
+            for entry in os.scandir("."):
+                if not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.name)
+            name = Path.cwd().name
+            os.chdir("..")
+            os.rmdir(name)
+    finally:
+        os.chdir(here)
 
 
 def test_a_runaway_codebase_is_an_extraction_timeout(tmp_path: Path) -> None:
