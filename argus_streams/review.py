@@ -94,7 +94,8 @@ class FailedEvent:
 
 COLUMNS = tuple(f.name for f in fields(FailedEvent))
 # status_note too: the DLQ processor notes why a letter that is not our jobs' own is in review (unroutable...).
-INSERTED_COLUMNS = COLUMNS[:COLUMNS.index("status_note") + 1]
+# (status_changed_at and status_by keep their column defaults: they are NOT NULL / set by people.)
+INSERTED_COLUMNS = (*COLUMNS[:COLUMNS.index("status") + 1], "status_note")
 # Column ranges: a number outside them in a letter would fail every upsert of its batch, on every restart.
 INT4, INT8 = (-(2 ** 31), 2 ** 31 - 1), (-(2 ** 63), 2 ** 63 - 1)
 COUNT = (0, 2 ** 31 - 1)

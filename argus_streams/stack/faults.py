@@ -12,12 +12,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from argus_streams import flink_jobs
 from argus_streams.errors import ArgusStreamsError
 from argus_streams.settings import Settings
-from argus_streams.stack.flink import FlinkService
+from argus_streams.stack.flink import FlinkService, python_workers
 from argus_streams.stack.manager import Stack
 
 RECOVERY_TIMEOUT_S = 300.0
@@ -34,19 +33,7 @@ class Outage:
 
 def orphaned_workers(stack: Stack) -> list[int]:
     """Python workers of this stack whose TaskManager is gone (parent pid 1): the watchdog kills them."""
-    conf = f"FLINK_CONF_DIR={stack.service('flink').conf_dir}".encode()  # type: ignore[attr-defined]
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
-            if b"beam_boot" not in cmdline and b"pyflink-udf-runner" not in cmdline:
-                continue
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if ppid == 1 and conf in (proc / "environ").read_bytes().split(b"\0"):
-                found.append(int(proc.name))
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-    return found
+    return python_workers(stack.service("flink").conf_dir, orphans_only=True)  # type: ignore[attr-defined]
 
 
 def kill_taskmanager(stack: Stack) -> int:

@@ -31,6 +31,34 @@ WATCHDOG = Path(__file__).with_name("flink_watchdog.sh")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def python_workers(conf: Path, orphans_only: bool = False) -> list[int]:
+    """PyFlink's Python worker processes of the cluster whose config folder is `conf` (found by the
+    FLINK_CONF_DIR they inherit); with `orphans_only`, those whose TaskManager is gone (parent pid 1)."""
+    marker, found = f"FLINK_CONF_DIR={conf}".encode(), []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+            if b"beam_boot" not in cmdline and b"pyflink-udf-runner" not in cmdline:
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if (ppid == 1 or not orphans_only) and marker in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return found
+
+
+def kill_python_workers(conf: Path) -> list[int]:
+    """SIGKILL every Python worker of that cluster (a busy one outlives its TaskManager); returns their pids."""
+    pids = python_workers(conf)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
 def flink_home() -> Path:
     """The wheel's Flink distribution (bin/, lib/, opt/, conf/): the installed `pyflink` package."""
     import pyflink  # imported here: it is heavy and only this service needs it
@@ -273,6 +301,7 @@ class FlinkService(Service):
         for pid in pids:
             if self._is_ours(pid):  # re-checked: never kill a pid reused by someone else
                 os.kill(pid, signal.SIGKILL)
+        kill_python_workers(self.conf_dir)  # `down` leaves no process behind, busy workers included
         for daemon in DAEMONS:
             self._pid_file(daemon).unlink(missing_ok=True)
         return True
