@@ -79,7 +79,10 @@ class ArgusEvent(BaseModel):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is not None and value.utcoffset() != UTC.utcoffset(None):
-            return value.astimezone(UTC)
+            try:
+                return value.astimezone(UTC)
+            except OverflowError as exc:  # year 1 at +05:00 is year 0 in UTC: a ValueError, so a data error
+                raise ValueError("is out of the range of UTC times") from exc
         return value
 
     # Construction ---------------------------------------------------------------------------------
@@ -132,8 +135,8 @@ class ArgusEvent(BaseModel):
         """Parse one Kafka value; any contract violation raises `EventValidationError` naming the field."""
         try:
             obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EventValidationError("$", f"not valid JSON: {exc}") from exc
+        except ValueError as exc:  # also UnicodeDecodeError, JSONDecodeError, an integer of > 4,300 digits
+            raise EventValidationError("$", f"not valid JSON: {str(exc)[:200]}") from exc
         except RecursionError as exc:  # nesting deeper than the interpreter's limit: no event is that deep
             raise EventValidationError("$", "JSON nested too deeply") from exc
         return cls.from_dict(obj)

@@ -136,3 +136,13 @@ def test_topic_catalog_is_the_seeds_table() -> None:
 def test_topic_is_prefix_dot_event_type() -> None:
     assert topic_for(EventType.HEALING_REQUESTED) == "argus.healing.requested"
     assert topic_for("dlq", prefix="it-1234") == "it-1234.dlq"
+
+
+def test_a_huge_integer_and_a_time_before_utc_year_1_are_validation_errors() -> None:
+    from argus_streams.samples import demo_stream
+
+    with pytest.raises(EventValidationError, match="not valid JSON"):
+        ArgusEvent.from_json(b'{"event_id": ' + b"1" * 5000 + b"}")  # a plain ValueError escaped before
+    body = demo_stream()[0].to_dict() | {"timestamp": "0001-01-01T01:00:00+05:00"}  # OverflowError before
+    with pytest.raises(EventValidationError, match="timestamp"):
+        ArgusEvent.from_dict(body)
