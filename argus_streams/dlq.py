@@ -305,6 +305,10 @@ class Review(str):
         self.kind = kind
         return self
 
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        # pickled between operators: str's own (text,) would call __new__ without the kind
+        return self.kind, str(self)
+
 
 @dataclass(frozen=True)
 class Retry:

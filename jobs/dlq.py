@@ -86,7 +86,7 @@ def decide(record: dlq.SourceRecord, prefix: str = DEFAULT_TOPIC_PREFIX) -> dlq.
         return decision
     if decision.kind in dlq.SEED_KINDS:
         return reviewed
-    note = decision if reviewed.status_note is None else f"{decision}; {reviewed.status_note}"
+    note = str(decision) if reviewed.status_note is None else f"{decision}; {reviewed.status_note}"
     return replace(reviewed, status_note=note)
 
 

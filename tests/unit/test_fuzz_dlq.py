@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import patch
 
+import cloudpickle
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,6 +117,9 @@ def assert_routed(record: dlq.SourceRecord) -> dlq.Retry | FailedEvent:
     else:
         assert isinstance(outcome, FailedEvent)
         assert_row_fits_its_table(outcome)
+    # it crosses to the next operator pickled: a str subclass whose __new__ takes two arguments did not
+    # unpickle there (the DLQ job failed on every reviewed invalid letter, found by test_hostile_records)
+    assert cloudpickle.loads(cloudpickle.dumps(outcome)) == outcome
     return outcome
 
 
@@ -502,7 +506,7 @@ def review_of_letter(letter: dict[str, Any]) -> FailedEvent:
     (b"not json", "EventValidationError"), (b"\xff\xfe\x00", "EventValidationError"),
     (b"[1, 2]", "EventValidationError"),
     (EVENT.to_bytes(), "EventValidationError"),  # an event, but not a dead letter
-    (corrupt("timestamp", "0001-01-01T00:00:00+05:00"), "OverflowError"),  # pydantic lets OverflowError through
+    (corrupt("timestamp", "0001-01-01T00:00:00+05:00"), "EventValidationError"),  # year 0 in UTC
     (corrupt("event_id", "not-a-uuid"), "EventValidationError"),
     (corrupt("payload", {"error_type": "X"}), "EventValidationError"),
     (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "EventValidationError"),
