@@ -175,10 +175,16 @@ async def falkordb_ensure_indexes(graph: Any, indexes: Iterable[Index]) -> None:
     existing = await graph.query("CALL db.indexes() YIELD label, properties RETURN label, properties")
     have = {(row[0], prop) for row in existing.result_set for prop in row[1]}
     for label, props in indexes:
-        missing = [p for p in props if (label, p) not in have]
-        if missing:
-            await graph.create_node_range_index(label, *missing)
-            have.update((label, p) for p in missing)
+        for prop in props:
+            if (label, prop) in have:
+                continue
+            try:
+                await graph.create_node_range_index(label, prop)
+            except redis.exceptions.ResponseError as exc:
+                # another writer (a parallel subtask, another job on this graph) created it since we looked
+                if "already indexed" not in str(exc):
+                    raise
+            have.add((label, prop))
 
 
 async def neo4j_ensure_indexes(driver: AsyncDriver, unique: Iterable[Index], lookup: Iterable[Index] = ()) -> None:
