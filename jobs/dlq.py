@@ -28,7 +28,7 @@ from typing import Any
 from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, AsyncRetryStrategy, DataStream, OutputTag
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.alerts import AlertSender, alert_new_rows
@@ -42,6 +42,7 @@ from argus_streams.flink_kit import (
     job_settings,
     kafka_sink,
     kafka_source,
+    state_ttl,
 )
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.review import FailedEvent, ReviewStore, ReviewStoreUnavailable, row_from_dead_letter, row_from_event
@@ -124,12 +125,7 @@ class Triage(ProcessFunction):
 
 def pending_descriptor() -> ValueStateDescriptor:
     descriptor = ValueStateDescriptor("pending-retry", Types.PICKLED_BYTE_ARRAY())
-    descriptor.enable_time_to_live(
-        StateTtlConfig.new_builder(PENDING_TTL)
-        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-        # Not NeverReturnExpired: in PyFlink 2.2.1 that turns off the operator's Python state caches.
-        .set_state_visibility(StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
-        .build())
+    descriptor.enable_time_to_live(state_ttl(PENDING_TTL))
     return descriptor
 
 

@@ -11,7 +11,7 @@ from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream, OutputTag
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
 from argus_streams import dlq
 from argus_streams.errors import EventValidationError
@@ -26,6 +26,7 @@ from argus_streams.flink_kit import (
     job_settings,
     kafka_sink,
     kafka_source,
+    state_ttl,
 )
 from argus_streams.healing import decisions, records
 from argus_streams.healing.healer import answer
@@ -119,13 +120,7 @@ def decision_state_descriptor() -> ValueStateDescriptor:
     Named "healing-v2": the state had no TTL before, and Flink refuses to restore a state whose TTL changed.
     """
     descriptor = ValueStateDescriptor("healing-v2", Types.PICKLED_BYTE_ARRAY())
-    descriptor.enable_time_to_live(
-        StateTtlConfig.new_builder(STATE_TTL)
-        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-        # Not NeverReturnExpired: in PyFlink 2.2.1 it turns off the operator's Python state caches (see
-        # jobs/failures.py); an expired state read before cleanup is harmless (its marks are expired too).
-        .set_state_visibility(StateTtlConfig.StateVisibility.ReturnExpiredIfNotCleanedUp)
-        .build())
+    descriptor.enable_time_to_live(state_ttl(STATE_TTL))
     return descriptor
 
 
