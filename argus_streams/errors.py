@@ -4,6 +4,7 @@
     ├── EventValidationError      an event or payload that breaks the contract (names the field)
     ├── ConfigurationError        settings that cannot work
     ├── ServiceStartError         a local service that cannot start (names the service and its log)
+    ├── OperationTimeout          a job's async call ran past its timeout (dead-lettered and retried)
     └── PublishError              the gateway could not publish an event
         ├── BrokerAuthError       the broker refused our credentials
         └── CircuitOpenError      the breaker is open: failing fast without touching the broker
@@ -30,6 +31,11 @@ class ConfigurationError(ArgusStreamsError):
 
 class ServiceStartError(ArgusStreamsError):
     """A local service could not start; the message names it and its log."""
+
+
+class OperationTimeout(ArgusStreamsError):
+    """A job's async call for one record ran past the operator's timeout. Not a data error: the DLQ job
+    retries the record with backoff, and sends it to review after its max retries."""
 
 
 class PublishError(ArgusStreamsError):

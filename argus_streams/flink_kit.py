@@ -169,15 +169,15 @@ def java_instance(class_name: str) -> Any:
 
 
 def dead_letter_row(record: dlq.SourceRecord, error: BaseException, prefix: str, source: str,
-                    metrics: JobMetrics | None = None) -> Row:
+                    metrics: JobMetrics | None = None, retryable: bool = False) -> Row:
     """The DLQ record (OUT_RECORD_TYPE): the seed's DLQ event, keyed by the original key, with the
     original headers plus the retry count the DLQ processor reads back. Counted in `metrics` (the
     operator's `dlq_records` by error type) when given. Value, key and headers are capped (see dlq.py) so
     the record always fits MAX_RECORD_BYTES: a dead letter the sink refused would fail the job on every
-    restart."""
+    restart. `retryable` (default: no, the record is bad data) tells the DLQ job a retry can help."""
     if metrics is not None:
         metrics.count("dlq_records", error_type=type(error).__name__)
-    event = dlq.dead_letter(record, error, source)  # at most dlq.MAX_DEAD_LETTER_BYTES of JSON
+    event = dlq.dead_letter(record, error, source, retryable=retryable)  # at most dlq.MAX_DEAD_LETTER_BYTES of JSON
     headers = dlq.dead_letter_headers(record, event.metadata["retry_count"])  # at most dlq.MAX_HEADERS_BYTES
     return Row(topic_for(EventType.DLQ, prefix), dlq.dead_letter_key(record), event.to_json(), headers)
 

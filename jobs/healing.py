@@ -29,7 +29,7 @@ from argus_streams.flink_kit import (
     state_ttl,
 )
 from argus_streams.healing import decisions, records
-from argus_streams.healing.healer import answer
+from argus_streams.healing.healer import answer, completed_event
 from argus_streams.healing.llm import LLMSettings
 from argus_streams.healing.store import FixStore
 from argus_streams.job_metrics import JobMetrics
@@ -38,6 +38,9 @@ from argus_streams.settings import Settings
 JOB_NAME = "argus-healing"
 SOURCE_NAME = "flink.healing"
 TOPICS = (EventType.TEST_FAILED, EventType.TEST_EXECUTED, EventType.HEALING_REQUESTED, EventType.HEALING_COMPLETED)
+# PyFlink's default on an async timeout raises: the task fails and replays the same record after the
+# restart, so a store that hangs (or a record that makes one hang) would crash-loop the job. Each async
+# operator below answers a timed-out record instead (its `timeout`, called on a timer thread).
 IO_TIMEOUT = Time.minutes(2)
 HEAL_TIMEOUT = Time.minutes(2)
 CAPACITY = 500
@@ -113,6 +116,11 @@ class CacheLookup(_FixStoreFunction):
         self.metrics.count("fix_cache_lookups", result="miss" if cached is None else "hit")
         return [(*item, cached)]
 
+    def timeout(self, item: tuple) -> list:
+        """A cache that has not answered within IO_TIMEOUT is a miss: the failure is decided without it."""
+        self.metrics.count("fix_cache_lookups", result="timeout")
+        return [(*item, None)]
+
 
 def decision_state_descriptor() -> ValueStateDescriptor:
     """One TestHealingState per (tenant, test): at most decisions.MAX_IN_FLIGHT marks and one fix, for STATE_TTL.
@@ -182,6 +190,13 @@ class Heal(_FixStoreFunction):
         completed = await answer(request, self.store, LLMSettings.from_env())
         self.metrics.count("healing_outcomes", outcome=completed.payload["status"], source="healer")
         return [event_row(completed, self.settings.topic_prefix)]
+
+    def timeout(self, request: ArgusEvent) -> list:
+        """Not answered within HEAL_TIMEOUT (the locator's CPU deadline is far shorter, so a store or the LLM
+        hung): `unhealable`, saying so. The call may still finish; its answer is then dropped."""
+        self.metrics.count("healing_outcomes", outcome="unhealable", source="timeout")
+        reason = f"the healer did not answer within {HEAL_TIMEOUT.to_milliseconds() // 1000} s"
+        return [event_row(completed_event(request, None, [reason]), self.settings.topic_prefix)]
 
 
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing", healer: bool = True) -> None:

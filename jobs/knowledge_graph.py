@@ -26,6 +26,7 @@ from argus_streams.codegraph.enrich import CogneeEnricher, documents, enrich_gra
 from argus_streams.codegraph.requests import SOURCE, KeyLocks, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
 from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
+from argus_streams.errors import OperationTimeout
 from argus_streams.events import EventType, topic_for
 from argus_streams.flink_kit import (
     DLQ_TAG,
@@ -167,8 +168,19 @@ class KnowledgeGraphLoad(AsyncFunction):
                 raise
             return [self._dead_letter(request, exc)]
 
-    def _dead_letter(self, request: Request, error: BaseException) -> Row:
-        return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE, self.metrics)
+    def timeout(self, value: Any) -> list:
+        """Called by PyFlink (on a timer thread) when a record ran past GRAPH_WRITE_TIMEOUT. Its default
+        raises: the task fails and meets the same record after the restart, so a store that hangs or a codebase
+        that takes longer would crash-loop the job. The record goes to the DLQ as an OperationTimeout, which
+        the DLQ job retries with backoff (review after max retries). The call itself may still finish: graph
+        writes are diffs and MERGEs, so the retry repeats nothing; the project's lock orders the two."""
+        request: Request = value[1] if isinstance(value, Row) else value
+        seconds = GRAPH_WRITE_TIMEOUT.to_milliseconds() // 1000
+        error = OperationTimeout(f"{request.kind.value} {request.key!r} not handled within {seconds} s")
+        return [self._dead_letter(request, error, retryable=True)]
+
+    def _dead_letter(self, request: Request, error: BaseException, retryable: bool = False) -> Row:
+        return dead_letter_row(request.record, error, self.settings.topic_prefix, SOURCE, self.metrics, retryable)
 
     def close(self) -> None:
         if self._vectors is not None:

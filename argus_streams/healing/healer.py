@@ -48,6 +48,13 @@ async def answer(request: ArgusEvent, store: FixStore | None, llm: LLMSettings |
         fix = proposed.as_fix()
         if fix is None:
             reasons.append(f"llm: {proposed.reason}")
+    return completed_event(request, fix, reasons)
+
+
+def completed_event(request: ArgusEvent, fix: dict[str, Any] | None, reasons: list[str]) -> ArgusEvent:
+    """The healer's `healing.completed` for `request`: `fix`, else `unhealable` with `reasons`. Its event id
+    derives from the request's, so a request answered twice is one event to consumers."""
+    payload = request.payload
     result: dict[str, Any] = {
         "test_id": payload["test_id"], "signature": payload["signature"], "source": "healer",
         "cache_key": payload.get("cache_key"),
