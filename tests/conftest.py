@@ -25,8 +25,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-    # Fault tests stop and start the servers: they run after everything else (the sort is stable).
-    items.sort(key=lambda item: item.get_closest_marker("faults") is not None)
+    # Fault tests stop and start the servers: they run after everything else (the sort is stable), and the
+    # test of `down`, which stops the whole stack, after them.
+    items.sort(key=lambda item: (item.get_closest_marker("stops_stack") is not None,
+                                 item.get_closest_marker("faults") is not None))
 
 
 @pytest.fixture(scope="session")
