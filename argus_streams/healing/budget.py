@@ -11,7 +11,11 @@ most its budget, never a stalled operator.
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argus_streams.errors import EventValidationError
 
@@ -55,3 +59,31 @@ class Deadline:
 def tick(deadline: Deadline | None) -> None:
     if deadline is not None:
         deadline.tick()
+
+
+_collector_lock = threading.Lock()
+_collector_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """CPython's cyclic garbage collector paused (across threads: until the last pause ends).
+
+    Parsing a snapshot creates tens of thousands of objects that all live on; the collector traverses them
+    again and again while they are made (half the CPU of parsing a 1 MB snapshot). None of them form cycles,
+    so nothing is left for the collector that it would have freed sooner.
+    """
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
