@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from argus_streams.healing import dom
+from argus_streams.healing import dom, locator
 from argus_streams.healing.budget import Deadline, tick
 from argus_streams.healing.dom import (
     _IMPLIED_END,
@@ -271,3 +271,52 @@ def test_every_whitespace_character_collapses_as_before() -> None:
     for code in range(0x3100):
         text = f"a{chr(code)}b"
         assert dom.collapse(text) == _WHITESPACE.sub(" ", text).strip(), hex(code)
+
+
+# ------------------------------------------------------------------------------ ranking
+
+_DOCUMENT_PIECES = st.sampled_from([
+    "<div>", "<div class='x'>", "<div id=a class='x y'>", "<p>", "<li>", "<ul>", "<span name=q>", "<a role=button>",
+    "<button id=b>", "</div>", "</span>", "</ul>", "t", "<br>", "<input name=qq>",
+])
+
+
+@dataclass(frozen=True)
+class _OldScored:
+    element: Element
+    score: float
+    rank: tuple[float, bool, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        interactive = self.element.tag in locator.INTERACTIVE_TAGS or "role" in self.element.attributes
+        object.__setattr__(self, "rank", (round(self.score, 6), interactive, self.element.depth))
+
+
+_TARGETS = [
+    "#a", "#save", "[data-testid=go]", "button.x", "text=Save", "getByRole('button', { name: 'Save' })",
+    "ul li a", "//span[@name='q']", "[role=button]", "input[type=submit]", ".y.x", "div > span:has-text('t')",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_DOCUMENT_PIECES | st.sampled_from(["Save", "<a data-testid=go>", "<input type=submit>",
+                                                      "<span role=link>", "save"]), max_size=40).map("".join),
+       st.sampled_from(_TARGETS), st.booleans())
+def test_the_ranking_is_the_sorted_one(html: str, selector: str, known: bool) -> None:
+    known_element = {"tag": "span", "classes": ["x"], "text": "Save", "path": "div>ul>li"}
+    details = {"last_known_element": known_element} if known else {}
+    target = locator._target(details, selector)
+    elements = dom.parse_dom(html)
+    scored = [_OldScored(e, locator.score(e, target)) for e in elements if e.tag not in locator.NON_TARGET_TAGS]
+    ranked = sorted(scored, key=lambda candidate: candidate.rank, reverse=True)
+    rival = next((other for other in ranked[1:] if not dom.is_nested(ranked[0].element, other.element, elements)),
+                 None)
+    found = locator._ranked(elements, target, Deadline(10.0))
+    if not ranked:
+        assert found is None
+        return
+    assert found is not None
+    best, new_rival, considered = found
+    assert (best.element.index, best.score, considered) == (ranked[0].element.index, ranked[0].score, len(ranked))
+    expected = (rival.element.index, rival.score) if rival else None
+    assert ((new_rival.element.index, new_rival.score) if new_rival else None) == expected
