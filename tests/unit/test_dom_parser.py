@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from argus_streams.healing import dom, locator
+from argus_streams.healing import css, dom, locator
 from argus_streams.healing.budget import Deadline, tick
 from argus_streams.healing.dom import (
     _IMPLIED_END,
@@ -273,12 +273,36 @@ def test_every_whitespace_character_collapses_as_before() -> None:
         assert dom.collapse(text) == _WHITESPACE.sub(" ", text).strip(), hex(code)
 
 
-# ------------------------------------------------------------------------------ ranking
+# ------------------------------------------------------------------------------ matcher and ranking
 
+_SELECTOR_PARTS = st.sampled_from(["div", "p", "li", "span", "a", "*", "#a", "#b", ".x", ".y", "[name]",
+                                   "[id]", "[class]", "[role=button]", "[name^=q]", ":nth-of-type(2)",
+                                   ":nth-child(1)", ":has-text(\"t\")", "button"])
 _DOCUMENT_PIECES = st.sampled_from([
     "<div>", "<div class='x'>", "<div id=a class='x y'>", "<p>", "<li>", "<ul>", "<span name=q>", "<a role=button>",
     "<button id=b>", "</div>", "</span>", "</ul>", "t", "<br>", "<input name=qq>",
 ])
+
+
+@st.composite
+def _selector(draw: st.DrawFn) -> str:
+    steps = []
+    for _ in range(draw(st.integers(1, 4))):
+        compound = "".join(draw(st.lists(_SELECTOR_PARTS, min_size=1, max_size=2)))
+        steps.append(compound)
+    combinators = [draw(st.sampled_from([" ", " > ", ">"])) for _ in steps[1:]]
+    return steps[0] + "".join(c + s for c, s in zip(combinators, steps[1:], strict=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_DOCUMENT_PIECES, max_size=40).map("".join), _selector())
+def test_indexed_selection_is_the_plain_one(html: str, selector: str) -> None:
+    elements = dom.parse_dom(html)
+    try:
+        steps = css.parse_selector(selector)
+    except css.SelectorError:
+        return
+    assert css._indexed_selection(steps, elements, None) == css._selection(steps, list(elements), None)
 
 
 @dataclass(frozen=True)
