@@ -248,67 +248,58 @@ def _raw_text(html: str, pos: int, tag: str, tokens: _Tokens) -> int:
         tokens.add(_TEXT, html[at:pos])
 
 
-class _Open:
-    """An open element while the tree is built."""
-
-    __slots__ = ("tag", "index", "lineage", "children")
-
-    def __init__(self, tag: str, index: int, lineage: Lineage) -> None:
-        self.tag, self.index, self.lineage, self.children = tag, index, lineage, 0
-
-
 def _build(tokens: _Tokens, deadline: Deadline | None) -> Elements:
     """The elements the tokens make: unclosed ones are closed at the end, stray end tags ignored and
     omitted end tags implied."""
     max_elements, max_depth = MAX_ELEMENTS, MAX_DEPTH
-    fields: list[dict[str, Any]] = []  # the elements' fields, but their text
-    starts: list[int] = []  # each element's text: chunks[starts[i]:ends[i]]
+    fields: list[dict[str, Any]] = []  # the elements' fields (their text is set at the end)
+    starts: list[int] = []  # each element's text: "".join(chunks)[starts[i]:ends[i]]
     ends: list[int] = []
-    open_: list[_Open] = []
+    # The open elements, innermost last: [tag, fields, lineage, children so far].
+    open_: list[list[Any]] = []
     open_tags: dict[str, int] = {}  # open elements by tag: a stray end tag is found without a scan
     of_type: dict[tuple[int, str], int] = {}  # (parent index or -1, tag) -> its children of that tag so far
     root_children = 0
     chunks: list[str] = []
     chars = 0  # characters in `chunks`
-    count = 0  # elements so far
     check = TICKS_PER_CHECK - 1
 
     def close_top() -> None:
-        node = open_.pop()
-        ends[node.index] = chars
-        fields[node.index]["last_descendant"] = count - 1
-        open_tags[node.tag] -= 1
+        tag, element, _, _ = open_.pop()
+        ends[element["index"]] = chars
+        element["last_descendant"] = len(fields) - 1
+        open_tags[tag] -= 1
 
     for number, (kind, value, attributes) in enumerate(tokens):
         if not number & check and deadline is not None:
             deadline.check()
         if kind == _TEXT:
-            if not (open_ and open_[-1].tag in _RAW_TEXT):
+            if not (open_ and open_[-1][0] in _RAW_TEXT):
                 chunks.append(value)
                 chars += len(value)
         elif kind == _END:
-            if count >= max_elements:
+            if len(fields) >= max_elements:
                 continue  # past the cap, end tags may belong to elements that were never opened
             if not open_tags.get(value):
                 continue  # A stray end tag (no matching open element) is ignored, as browsers do.
             while True:  # close the open element with this tag and every element opened after it
-                node = open_.pop()
-                ends[node.index] = chars
-                fields[node.index]["last_descendant"] = count - 1
-                open_tags[node.tag] -= 1
-                if node.tag == value:
+                tag, element, _, _ = open_.pop()
+                ends[element["index"]] = chars
+                element["last_descendant"] = len(fields) - 1
+                open_tags[tag] -= 1
+                if tag == value:
                     break
-        elif count < max_elements:
+        elif len(fields) < max_elements:
             implied = _IMPLIED_END.get(value)
             if implied is not None:
-                while open_ and open_[-1].tag in implied:
+                while open_ and open_[-1][0] in implied:
                     close_top()
             if len(open_) >= max_depth:
                 close_top()
             if open_:
                 parent = open_[-1]
-                parent.children += 1
-                nth, parent_index, lineage = parent.children, parent.index, Lineage(value, parent.lineage)
+                parent[3] += 1
+                nth, parent_index, lineage = parent[3], parent[1]["index"], Lineage(value, parent[2])
                 key = (parent_index, value)
             else:
                 root_children += 1
@@ -322,32 +313,34 @@ def _build(tokens: _Tokens, deadline: Deadline | None) -> Elements:
                     name: text for name, text in attributes.items() if name in INTERESTING_ATTRIBUTES}
             else:
                 element_id, classes, kept = None, (), {}
-            fields.append({
+            element = {
                 "tag": value, "id": element_id, "classes": classes, "text": "", "attributes": kept,
-                "lineage": lineage, "index": count, "parent": parent_index, "nth_child": nth,
-                "nth_of_type": nth_of_type, "last_descendant": -1})
+                "lineage": lineage, "index": len(fields), "parent": parent_index, "nth_child": nth,
+                "nth_of_type": nth_of_type, "last_descendant": -1}
+            fields.append(element)
             starts.append(chars)
             ends.append(chars)
-            count += 1
-            open_tags[value] = open_tags.get(value, 0) + 1
-            open_.append(_Open(value, count - 1, lineage))
             if kind == _SELF_CLOSING or value in VOID_ELEMENTS:
-                close_top()
+                element["last_descendant"] = len(fields) - 1  # opened and closed at once: no text, no children
+            else:
+                open_.append([value, element, lineage, 0])
+                open_tags[value] = open_tags.get(value, 0) + 1
     while open_:
         close_top()
     text = "".join(chunks)
     elements: list[Element] = []
     append, new = elements.append, object.__new__
-    for index, element_fields in enumerate(fields):
+    for index, element in enumerate(fields):
         if not index & check and deadline is not None:
             deadline.check()
         start, end = starts[index], ends[index]
         if start != end:
-            element_fields["text"] = _text_of(text, start, end)
+            element["text"] = (" ".join(text[start:end].split())[:MAX_TEXT_CHARS] if end - start <= 2 * MAX_TEXT_CHARS
+                               else _text_of(text, start, end))
         # Element's own __init__ (a frozen dataclass: a setattr call per field) was a third of the parse.
-        element = new(Element)
-        element.__dict__.update(element_fields)
-        append(element)
+        instance = new(Element)
+        instance.__dict__.update(element)
+        append(instance)
     return Elements(elements)
 
 
