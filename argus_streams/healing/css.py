@@ -253,6 +253,61 @@ def _selection(steps: tuple[Step, ...], elements: list[Element], deadline: Deadl
     return tuple(index for index, hit in enumerate(prefix) if hit)
 
 
+def _pool(compound: Compound, elements: Elements) -> list[int] | None:
+    """The elements `compound` may match (the fewest that its tag, id, a class or an attribute name allow),
+    None for all of them."""
+    pools = []
+    if compound.tag not in (None, "*"):
+        pools.append(elements.indexed("tag").get(compound.tag, []))
+    if compound.id is not None:
+        pools.append(elements.indexed("id").get(compound.id, []))
+    pools += [elements.indexed("class").get(name, []) for name in compound.classes]
+    pools += [elements.indexed("attribute").get(name, []) for name, _, _ in compound.attributes]
+    return min(pools, key=len) if pools else None
+
+
+def _indexed_selection(steps: tuple[Step, ...], elements: Elements, deadline: Deadline | None
+                       ) -> tuple[int, ...]:
+    """`_selection` of parse_dom's elements, whose subtrees are ranges of indices (`last_descendant`): each
+    compound is matched only against the elements the document's indexes allow, and a descendant combinator
+    is one sweep over those and the previous compound's matches. The same indices, in the same order."""
+    found: list[int] = []
+    for position, step in enumerate(steps):
+        compound, previous, found = step.compound, found, []
+        pool = _pool(compound, elements)
+        candidates = range(len(elements)) if pool is None else pool
+        if position == 0:
+            for index in candidates:
+                tick(deadline)
+                if compound_matches(compound, elements[index]):
+                    found.append(index)
+        elif step.combinator == ">":
+            parents = set(previous)
+            for index in candidates:
+                tick(deadline)
+                parent = elements[index].parent
+                if parent is not None and parent in parents and compound_matches(compound, elements[index]):
+                    found.append(index)
+        else:  # the candidates inside the subtree of a previous match (a proper ancestor)
+            ends: list[int] = []  # last descendants of the previous matches around the current index, nested
+            following, count = 0, len(previous)
+            for index in candidates:
+                tick(deadline)
+                while following < count and previous[following] < index:
+                    ancestor = previous[following]
+                    while ends and ends[-1] < ancestor:
+                        ends.pop()
+                    ends.append(elements[ancestor].last_descendant)
+                    following += 1
+                while ends and ends[-1] < index:
+                    ends.pop()
+                if ends and compound_matches(compound, elements[index]):
+                    found.append(index)
+        if not found:
+            return ()
+    return tuple(found)
+
+
 def selected(selector: str, all_elements: list[Element], deadline: Deadline | None = None) -> tuple[int, ...]:
     """The indices of the elements `selector` selects (none outside the supported subset); `all_elements`
     is `parse_dom`'s list, whose selections are remembered."""
@@ -266,7 +321,8 @@ def selected(selector: str, all_elements: list[Element], deadline: Deadline | No
     else:
         if cache is None and any(element.index != position for position, element in enumerate(all_elements)):
             raise ValueError("all_elements must be parse_dom's list (elements[i].index == i)")
-        found = _selection(steps, all_elements, deadline)
+        found = (_indexed_selection(steps, all_elements, deadline) if isinstance(all_elements, Elements)
+                 else _selection(steps, all_elements, deadline))
     if cache is not None and isinstance(selector, str) and len(cache) < MAX_CACHED_SELECTIONS:
         cache[selector] = found
     return found

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Literal
 
-from argus_streams.healing.budget import HEAL_CPU_BUDGET_S, Deadline, HealingTimeout
+from argus_streams.healing.budget import HEAL_CPU_BUDGET_S, Deadline, HealingTimeout, collector_paused
 from argus_streams.healing.css import (
     MAX_PATH_STEPS,
     MAX_SELECTOR_CHARS,
@@ -25,7 +25,15 @@ from argus_streams.healing.css import (
     matches,
     selector_for,
 )
-from argus_streams.healing.dom import INTERESTING_ATTRIBUTES, MAX_TEXT_CHARS, Element, collapse, is_nested, parse_dom
+from argus_streams.healing.dom import (
+    INTERESTING_ATTRIBUTES,
+    MAX_TEXT_CHARS,
+    Element,
+    Lineage,
+    collapse,
+    is_nested,
+    parse_dom,
+)
 from argus_streams.healing.selectors import Fingerprint, fingerprint_from_selector, tokens
 
 __all__ = [
@@ -290,6 +298,41 @@ def heal(failure_details: Mapping[str, Any], threshold: float = DEFAULT_THRESHOL
         return _unhealable(f"locator healing failed on malformed input ({type(exc).__name__})")
 
 
+def _score_key(target: Fingerprint) -> Callable[[Element], tuple[Any, ...]]:
+    """What `score(candidate, target)` reads of a candidate: candidates with the same key score the same.
+
+    Most elements of a page share their traits with many others (a row's cells, its buttons), so scoring
+    one per key instead of every one saves most of the scoring work, difflib's above all.
+    """
+    names: list[str] = []  # the attributes score() looks up
+    if target.id or any(key in TEST_ID_ATTRIBUTES or key == "name" for key in target.attributes):
+        names += _IDENTITY_KEYS[1:]
+    if target.text:
+        names += _LABEL_ATTRIBUTES
+    names += [key for key in target.attributes if key != "role"]
+    role = "role" in target.attributes
+    if role:
+        names += ["role", "type"]
+    lookups = tuple(dict.fromkeys(names))
+    paths: dict[Lineage, tuple[str, ...]] = {}
+
+    def path_of(lineage: Lineage) -> tuple[str, ...]:
+        # lineage.tags(MAX_PATH_TAGS + 1), from the parent's (shared by all its children)
+        found = paths.get(lineage)
+        if found is None:
+            found = paths[lineage] = (lineage.tags(MAX_PATH_TAGS + 1) if lineage.up is None or lineage.up not in paths
+                                      else (*paths[lineage.up][-MAX_PATH_TAGS:], lineage.tag))
+        return found
+
+    def key(candidate: Element) -> tuple[Any, ...]:
+        attributes = candidate.attributes
+        return (candidate.tag, candidate.id if lookups else None, candidate.classes if target.classes else None,
+                candidate.text if target.text else None, tuple(map(attributes.get, lookups)) if lookups else (),
+                role and "href" in attributes, path_of(candidate.lineage) if target.path else None)
+
+    return key
+
+
 def _heal(details: Mapping[str, Any], threshold: float, deadline: Deadline) -> HealResult:
     if not isinstance(details, Mapping):
         return _unhealable("failure_details is not a mapping")
@@ -305,36 +348,63 @@ def _heal(details: Mapping[str, Any], threshold: float, deadline: Deadline) -> H
     if target.is_empty:
         return _unhealable(f"nothing to match: the selector {selector.strip()!r} could not be understood")
     elements = parse_dom(dom[:MAX_DOM_CHARS], deadline)
-    scored = []
-    for element in elements:
-        if element.tag not in NON_TARGET_TAGS:
-            deadline.check()  # one score may cost milliseconds (difflib): the clock is read every time
-            scored.append(_Scored(element, score(element, target)))
-    ranked = sorted(scored, key=lambda candidate: candidate.rank, reverse=True)
-    if not ranked:
+    with collector_paused():
+        ranked = _ranked(elements, target, deadline)
+    if ranked is None:
         return _unhealable("the DOM snapshot has no candidate elements")
-    return _decide(ranked, elements, selector.strip(), threshold, truncated, deadline)
+    best, rival, considered = ranked
+    return _decide(best, rival, considered, elements, selector.strip(), threshold, truncated, deadline)
 
 
-def _rival(ranked: list[_Scored], elements: list[Element], deadline: Deadline) -> _Scored | None:
-    """The best candidate that is not nested in (or around) the best one."""
-    best = ranked[0]
-    for other in ranked[1:]:
+def _ranked(elements: list[Element], target: Fingerprint, deadline: Deadline
+            ) -> tuple[_Scored, _Scored | None, int] | None:
+    """The best candidate, its rival (the best one not nested in or around it) and the number of candidates;
+    None without candidates. In rank order, ties go to the first in document order."""
+    key_of = _score_key(target)
+    scores: dict[tuple[Any, ...], tuple[float, float]] = {}
+    ranks: list[tuple[float, bool, int]] = []
+    candidates: list[Element] = []
+    best = -1
+    for element in elements:
+        if element.tag in NON_TARGET_TAGS:
+            continue
         deadline.tick()
-        if not is_nested(best.element, other.element, elements):
-            return other
-    return None
+        key = key_of(element)
+        found = scores.get(key)
+        if found is None:
+            deadline.check()  # one score may cost milliseconds (difflib): the clock is read every time
+            value = score(element, target)
+            found = scores[key] = (value, round(value, 6))
+        interactive = element.tag in INTERACTIVE_TAGS or "role" in element.attributes
+        rank = (found[1], interactive, element.depth)
+        if best < 0 or rank > ranks[best]:
+            best = len(ranks)
+        ranks.append(rank)
+        candidates.append(element)
+    if best < 0:
+        return None
+    # A candidate nested in (or around) the best one is the same control, e.g. a button and its label span.
+    winner, rival = candidates[best], -1
+    first, last = winner.index, winner.last_descendant
+    for position, element in enumerate(candidates):
+        deadline.tick()
+        if position == best or (rival >= 0 and not ranks[position] > ranks[rival]):
+            continue
+        if (element.index < first <= element.last_descendant or first < element.index <= last
+                if last >= 0 and element.last_descendant >= 0 else is_nested(winner, element, elements)):
+            continue
+        rival = position
+    return (_Scored(winner, scores[key_of(winner)][0]),
+            _Scored(candidates[rival], scores[key_of(candidates[rival])][0]) if rival >= 0 else None,
+            len(candidates))
 
 
-def _decide(ranked: list[_Scored], elements: list[Element], original: str, threshold: float,
-            truncated: bool, deadline: Deadline) -> HealResult:
-    best, considered = ranked[0], len(ranked)
+def _decide(best: _Scored, rival: _Scored | None, considered: int, elements: list[Element], original: str,
+            threshold: float, truncated: bool, deadline: Deadline) -> HealResult:
     note = " (DOM snapshot truncated)" if truncated else ""
     if best.score < threshold:
         return _unhealable(f"no element is similar enough: best score {best.score:.2f} < threshold "
                            f"{threshold:.2f}{note}", considered)
-    # A candidate nested in (or around) the best one is the same control, e.g. a button and its label span.
-    rival = _rival(ranked, elements, deadline)
     if rival is not None and best.score - rival.score < AMBIGUITY_MARGIN:
         return _unhealable(f"ambiguous: two elements score {best.score:.2f} and {rival.score:.2f} "
                            f"(margin {AMBIGUITY_MARGIN:.2f}){note}", considered)
