@@ -166,6 +166,38 @@ def test_signature_is_versioned_and_stable() -> None:
     assert sig.id == compute(dict(CORPUS["pytest-keyerror"][0])).id
 
 
+# Every stored Failure node, fix-cache key and SQL result is keyed by these ids. A change to hashing or
+# normalisation that keeps the groups intact would still split all of them after a deploy: it must come
+# with a SIGNATURE_VERSION bump (and a migration note in the README), and then these values change.
+GOLDEN = {
+    'pw-timeout-submit': 'v1:2f718effc1747a1a88e5672c',
+    'pw-timeout-email': 'v1:dbd0ae15d059987b7366907e',
+    'pw-strict': 'v1:8ddd66e5ea624b40885ff0a2',
+    'pw-detached': 'v1:605fe55ad7fea6ae92e57f9c',
+    'pw-navigation': 'v1:7526da2fc13fa16e0de8eeb2',
+    'selenium-nosuch': 'v1:8d81a2880c23fa7a0737ac60',
+    'selenium-stale': 'v1:084247579e023dfeafe55d2e',
+    'selenium-timeout': 'v1:47b5faf93281e8ad27410621',
+    'cypress-contains': 'v1:ec8696f5f77306318af9bc82',
+    'cypress-get': 'v1:c4edeaeeadf9170751fc2052',
+    'pytest-assert-total': 'v1:7d90a0d97976858fe4a866b4',
+    'pytest-keyerror': 'v1:6e626d05a362290060edb43d',
+    'pytest-http-500': 'v1:52f025a8f3ff6d94d06b0e10',
+    'pytest-http-404': 'v1:32e5d7038dc553f946925fae',
+    'pytest-file': 'v1:96a2e1df52a3b9979d677849',
+    'pytest-timestamp': 'v1:c1abd9fc90295acfe90ab1e6',
+    'jest-price': 'v1:6109a39c0f144248bec86c35',
+    'jest-undefined': 'v1:521b310c7fc053de93d0269b',
+    'jest-hash': 'v1:fe382ea6c8e02d8977ff0c27',
+    'node-econnreset': 'v1:b846d271d99db23ca836e16f',
+}
+
+
+def test_signature_ids_are_pinned() -> None:
+    assert SIGNATURE_VERSION == "v1"
+    assert {name: compute(group[0]).id for name, group in CORPUS.items()} == GOLDEN
+
+
 def test_python_frames_are_innermost_first_without_line_numbers() -> None:
     frames = stack_frames(PY_STACK.format(l1=1, l2=2, user="u"))
     assert frames == ("_impl/_page:click", "e2e/test_checkout:test_pay")
