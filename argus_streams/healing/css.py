@@ -100,6 +100,13 @@ def _arguments(selector: str, pos: int) -> tuple[str, int]:
     raise SelectorError(f"unbalanced parenthesis in {selector!r}")
 
 
+# Pseudo-classes about the live page (Playwright's :visible among them) that a snapshot cannot decide.
+_STATE_PSEUDO_CLASSES = frozenset({
+    "visible", "hover", "focus", "focus-visible", "focus-within", "active", "enabled", "disabled", "checked",
+    "visited", "link",
+})
+
+
 def _text_argument(argument: str) -> str:
     # Playwright allows a case flag after the closing quote: :has-text("Buy"i).
     argument = argument.strip()
@@ -118,7 +125,11 @@ def _with_pseudo(compound: Compound, name: str, argument: str | None) -> Compoun
         return replace(compound, nth_of_type=int(argument.strip()))
     if name == "nth-child" and argument is not None and argument.strip().isdigit():
         return replace(compound, nth_child=int(argument.strip()))
-    return compound  # other pseudo-classes (:visible, :first-child, :hover ...) do not narrow the match here
+    if name in _STATE_PSEUDO_CLASSES:
+        return compound  # a page's live state, not in a snapshot: they do not narrow the match here
+    # Anything else (:first-child, :not(..), :nth-child(2n+1) ...) was ignored before, so `div:not(.a)` matched
+    # every div (found against soupsieve): refused, never misread.
+    raise SelectorError(f"pseudo-class :{name} is not supported")
 
 
 def _simple(selector: str, pos: int, compound: Compound) -> tuple[Compound, int]:
@@ -169,7 +180,9 @@ def _parse_selector(selector: str) -> tuple[Step, ...]:
         char = selector[pos]
         if char == ",":
             break
-        if char.isspace() or char in ">+~":
+        if char in "+~":  # read as a descendant before: `a + b` matched every b inside an a (found by soupsieve)
+            raise SelectorError(f"sibling combinator {char!r} at {pos} in {selector!r} is not supported")
+        if char.isspace() or char == ">":
             if compound is not None:
                 steps.append(Step(combinator, compound))
                 if len(steps) >= MAX_SELECTOR_STEPS:
