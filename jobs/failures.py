@@ -60,6 +60,9 @@ STATE_TTL = Time.days(30)
 STATE_BACKEND = {"state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true"}
 # Per store, this many flushed tenants' rows share one UNWIND write (newest row per key).
 BATCH_ELEMENTS = 64
+# The sink only batches and awaits I/O (one write in flight per store, and FalkorDB runs a graph's writes on
+# one thread): one subtask keeps up, and each subtask is a Python worker of its own (~300 MB).
+SINK_PARALLELISM = 1
 
 
 def entries_descriptor() -> MapStateDescriptor:
@@ -221,7 +224,7 @@ def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]
 
 
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
-                   neo4j: bool = True) -> None:
+                   neo4j: bool = True, sink_parallelism: int | None = None) -> None:
     prefix = settings.topic_prefix
     topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
     records: DataStream = env.from_source(
@@ -232,15 +235,20 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
     graph_errors = AsyncDataStream.unordered_wait_with_retry(
         graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
     ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
+    if sink_parallelism:
+        graph_errors = graph_errors.set_parallelism(sink_parallelism)
     dead_letters.union(graph_errors) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \
         .name("Kafka: argus.dlq").uid("failures-dlq-sink")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = job_parser(__doc__, "argus-flink-failures").parse_args(argv)
+    parser = job_parser(__doc__, "argus-flink-failures")
+    parser.add_argument("--sink-parallelism", type=int, default=SINK_PARALLELISM,
+                        help=f"subtasks of the graph sink (default {SINK_PARALLELISM}; 0: the job's parallelism)")
+    args = parser.parse_args(argv)
     env = create_env(args.parallelism, STATE_BACKEND)
-    build_pipeline(env, job_settings(args), group_id=args.group_id)
+    build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None)
     env.execute(JOB_NAME)
 
 
