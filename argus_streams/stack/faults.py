@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from argus_streams import flink_jobs
 from argus_streams.errors import ArgusStreamsError
 from argus_streams.settings import Settings
+from argus_streams.stack.base import port_open
 from argus_streams.stack.flink import FlinkService, python_workers
 from argus_streams.stack.manager import Stack
 
@@ -29,6 +31,8 @@ class Outage:
     service: str
     started: float = 0.0
     down_s: float = 0.0
+    probes: int = 0  # connection attempts to the service's ports while it was meant to be away
+    answered: int = 0  # ... that it accepted: an outage that did not happen
 
 
 def orphaned_workers(stack: Stack) -> list[int]:
@@ -49,16 +53,29 @@ def kill_taskmanager(stack: Stack) -> int:
 
 @contextmanager
 def outage(stack: Stack, name: str, down_s: float) -> Iterator[Outage]:
-    """Stop `name`, keep it down for `down_s` seconds (the body runs meanwhile), start it, wait for health."""
+    """Stop `name`, keep it down for `down_s` seconds (the body runs meanwhile), start it, wait for health.
+    Its ports are probed twice a second meanwhile: `record.answered` counts the probes it accepted."""
     service = stack.service(name)
     record = Outage(name, started=time.monotonic())
-    service.stop()
+    if not service.stop():
+        raise ArgusStreamsError(f"{name} was not running: no outage to inject")
+    away = threading.Event()
+
+    def probe() -> None:  # the outage is a fact only if nobody could connect during it
+        while not away.wait(0.5):
+            record.probes += 1
+            record.answered += any(port_open("127.0.0.1", port) for port in service.ports())
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
     try:
         yield record
         remaining = down_s - (time.monotonic() - record.started)
         if remaining > 0:
             time.sleep(remaining)
     finally:
+        away.set()
+        prober.join()
         service.start()
         service.wait_healthy()
         record.down_s = time.monotonic() - record.started

@@ -45,10 +45,11 @@ def receiver() -> Iterator[Receiver]:
     server.server.server_close()
 
 
-def submit_dlq(stack, settings, review: ReviewStore, receiver: Receiver, monkeypatch) -> str:  # noqa: ANN001
+def submit_dlq(stack, settings, review: ReviewStore, receiver: Receiver, monkeypatch,  # noqa: ANN001
+               from_path: str | None = None) -> str:
     monkeypatch.setenv("ARGUS_ALERT_WEBHOOK_URL", receiver.url)  # read by `flink run`'s client: the job's settings
     monkeypatch.setenv("ARGUS_ALERT_WEBHOOK_SECRET", SECRET)
-    job_id = flink_jobs.submit(settings, "dlq", stack_env=stack.layout.secrets_file, job_args=(
+    job_id = flink_jobs.submit(settings, "dlq", from_path=from_path, stack_env=stack.layout.secrets_file, job_args=(
         "--topic-prefix", settings.topic_prefix, "--group-id", f"{settings.topic_prefix}-dlq",
         "--review-schema", review.schema))
     flink_jobs.wait_running(settings, job_id)

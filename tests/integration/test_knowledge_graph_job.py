@@ -207,7 +207,7 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
         # Links to code that still exists survive a re-ingest.
         assert len(failures_in_code(settings, tenant, PROJECT, "neo4j")) == 4
 
-        letters = [json.loads(r.value) for r in read_dlq(settings, expected=4)]
+        letters = [json.loads(r.value) for r in read_dlq(settings, expected=4, job_id=job_id)]
         assert sorted(letter["payload"]["error_type"] for letter in letters) == [
             "EventValidationError", "PathRefused", "PathRefused", "PathRefused"]
         refused_paths = {json.loads(letter["payload"]["original_value"])["payload"]["codebase_path"]

@@ -1,0 +1,66 @@
+"""The CLI as a user runs it: `argus-streams <command>` in a process of its own, against the test stack
+(its settings from the generated stack.env), checked by what it prints and what it changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from argus_streams.topics import catalog
+
+
+def run(stack, prefix: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
+    env = {**os.environ, "ARGUS_STACK_ENV": str(stack.layout.secrets_file), "ARGUS_TOPIC_PREFIX": prefix}
+    return subprocess.run([sys.executable, "-m", "argus_streams.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=120, check=False)
+
+
+def secrets(stack) -> dict[str, str]:  # noqa: ANN001
+    pairs = (line.split("=", 1) for line in stack.layout.secrets_file.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs if k.endswith("PASSWORD")}
+
+
+def test_config_prints_every_setting_and_no_secret(stack, prefix) -> None:  # noqa: ANN001
+    done = run(stack, prefix, "config")
+    assert done.returncode == 0, done.stderr
+    shown = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert shown["ARGUS_TOPIC_PREFIX"] == prefix
+    assert shown["FLINK_REST_URL"] == stack.settings().flink_rest_url
+    for name, password in secrets(stack).items():
+        assert len(password) >= 16 and password not in done.stdout + done.stderr, name
+    assert shown["NEO4J_PASSWORD"] == "********"
+
+
+def test_topics_list_shows_the_catalog_and_ensure_changes_nothing(stack, prefix) -> None:  # noqa: ANN001
+    done = run(stack, prefix, "topics", "list")
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[1:]]
+    assert [(r[0], int(r[1])) for r in rows] == [(spec.name, spec.partitions) for spec in catalog(prefix)]
+    again = run(stack, prefix, "topics", "ensure")
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[:2] for line in again.stdout.splitlines()] == [[spec.name, "ok"] for spec in catalog(prefix)]
+
+
+def test_schema_writes_one_valid_json_schema_per_payload(stack, prefix, tmp_path: Path) -> None:  # noqa: ANN001
+    done = run(stack, prefix, "schema", "--out", str(tmp_path / "schemas"))
+    assert done.returncode == 0, done.stderr
+    written = sorted(Path(line).name for line in done.stdout.splitlines())
+    assert written == sorted(p.name for p in (tmp_path / "schemas").iterdir())
+    assert written == sorted(f"{stem}.schema.json" for stem in (
+        "argus-event", "payload.codebase.ingested", "payload.codebase.analyzed", "payload.test.created",
+        "payload.test.executed", "payload.test.failed", "payload.healing.requested", "payload.healing.completed",
+        "payload.dlq"))
+    for path in (tmp_path / "schemas").iterdir():
+        schema = json.loads(path.read_text())
+        assert schema.get("type") == "object" and schema.get("properties"), path.name
+
+
+def test_job_list_and_a_bad_job_name(stack, prefix) -> None:  # noqa: ANN001
+    listed = run(stack, prefix, "job", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert all(len(line.split()) >= 3 for line in listed.stdout.splitlines())  # id, state, name per job
+    bad = run(stack, prefix, "job", "submit", "no-such-job")
+    assert bad.returncode != 0 and "unknown job 'no-such-job'" in bad.stderr + bad.stdout

@@ -1,0 +1,97 @@
+"""Savepoint round trips, as the Kubernetes manifests upgrade the jobs (`upgradeMode: savepoint`): take a
+savepoint, cancel, submit again from it, and the state carries on exactly (nothing lost, nothing twice)."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from argus_streams import dlq, flink_jobs
+from argus_streams.gateway import EventGateway
+from argus_streams.kafka_io import consumer
+from argus_streams.lag import describe_groups
+from argus_streams.review import ReviewFilter
+from argus_streams.samples import failed_event
+from tests.integration.test_dlq_job import poll_one, producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
+from tests.integration.test_failures_job import assert_exact_graph, graph_totals, valid_stream, wait_for
+from tests.integration.test_failures_job import submit as submit_failures
+
+
+def wait_consumed(settings, group: str, timeout_s: float = 120) -> None:  # noqa: ANN001
+    """Until the group committed every offset: Flink commits at a checkpoint, so that checkpoint holds the
+    state after every record read so far."""
+    wait_for(lambda: (all(row.lag == 0 or (row.lag is None and row.log_end_offset == 0)
+                          for row in describe_groups(settings, [group])) and bool(describe_groups(settings, [group])),
+                      describe_groups(settings, [group])), timeout_s=timeout_s, what=f"group {group} to catch up")
+
+
+def test_failure_job_savepoint_restore_keeps_counts_history_and_flakiness(stack, settings) -> None:  # noqa: ANN001
+    tenant = f"{settings.topic_prefix}-sp"
+    first = valid_stream([tenant], per_tenant=100, seed=11)
+    second = valid_stream([tenant], per_tenant=100, seed=12, start_run=100)  # 20 builds in all: the window
+    job_id = submit_failures(stack, settings)
+    try:
+        with EventGateway(settings) as gateway:
+            gateway.publish_many(first)
+        wait_for(lambda: (graph_totals(settings, tenant, "neo4j") == 100, graph_totals(settings, tenant, "neo4j")),
+                 what="the first half")
+        path = flink_jobs.savepoint(settings, job_id)
+    finally:
+        flink_jobs.cancel(settings, job_id)
+    with EventGateway(settings) as gateway:
+        gateway.publish_many(second)  # while no job runs
+    job_id = submit_failures(stack, settings, from_path=path)
+    try:
+        restored = flink_jobs.restored_checkpoint(settings, job_id)
+        assert restored is not None and restored["external_path"] == path, restored
+        wait_for(lambda: (graph_totals(settings, tenant, "neo4j") == 200, graph_totals(settings, tenant, "neo4j")),
+                 what="both halves")
+        flink_jobs.wait_checkpoints(settings, job_id, count=2)  # a replay that double counts would be in by now
+        # Counts, first/last seen, samples and flakiness over both halves: a restore without the state would
+        # write the second half's figures alone.
+        assert_exact_graph(settings, first + second, [tenant])
+    finally:
+        flink_jobs.cancel(settings, job_id)
+
+
+def test_dlq_job_savepoint_restore_keeps_a_pending_retry_and_republishes_it_once(
+        stack, settings, review, receiver, monkeypatch) -> None:  # noqa: ANN001, F811
+    prefix = settings.topic_prefix
+    topic = f"{prefix}.test.executed"
+    event = failed_event(random.Random(6), tenant=f"{prefix}-acme", suite="s-sp", test="t", signature_id=0, run=1)
+    # A 6th failure: republished after 2^6 = 64 s, long enough to take the savepoint while it waits.
+    original = dlq.SourceRecord(topic=topic, partition=0, offset=7, key="s-sp", value=event.to_json().encode(),
+                                headers={"tenant_id": event.tenant_id, dlq.RETRY_COUNT_HEADER: "5"})
+    letter = dlq.dead_letter(original, TimeoutError("graph write timed out"), "test-consumer", retryable=True)
+    letter = letter.model_copy(update={"metadata": {**letter.metadata, "max_retries": dlq.MAX_RETRIES_LIMIT}})
+    assert letter.metadata["retry_count"] == 6
+    group = f"{prefix}-dlq"
+    job_id = submit_dlq(stack, settings, review, receiver, monkeypatch)
+    sender = producer(settings)
+    try:
+        sender.send(f"{prefix}.dlq", key=b"s-sp", value=letter.to_json().encode(),
+                    headers=[(k, v.encode()) for k, v in dlq.dead_letter_headers(original, 6).items() if v]
+                    ).get(timeout=30)
+        sent_at = time.monotonic()
+        wait_consumed(settings, group)
+        path = flink_jobs.savepoint(settings, job_id)
+    finally:
+        sender.close()
+        flink_jobs.cancel(settings, job_id)
+    assert time.monotonic() - sent_at < dlq.backoff_ms(6) / 1000 - 5, "the retry was due before the savepoint"
+    reader = consumer(settings, [topic], isolation_level="read_committed")
+    try:
+        assert poll_one(reader, timeout_s=3, required=False) is None  # not republished before the restore
+        job_id = submit_dlq(stack, settings, review, receiver, monkeypatch, from_path=path)
+        try:
+            republished = poll_one(reader, timeout_s=dlq.backoff_ms(6) / 1000 + 60)
+            assert time.monotonic() - sent_at >= dlq.backoff_ms(6) / 1000  # its timer, restored, not reset
+            headers = {k: v.decode() for k, v in republished.headers}
+            assert republished.value == event.to_json().encode() and headers[dlq.RETRY_COUNT_HEADER] == "6"
+            flink_jobs.wait_checkpoints(settings, job_id, count=2)  # a second republish would be committed by now
+            assert poll_one(reader, timeout_s=3, required=False) is None
+            assert review.find(ReviewFilter()) == []  # a retry, never a review
+        finally:
+            flink_jobs.cancel(settings, job_id)
+    finally:
+        reader.close()
