@@ -72,6 +72,11 @@ def compute_lag(current_offset: int | None, log_end_offset: int) -> int | None:
     return max(log_end_offset - current_offset, 0)
 
 
+def caught_up(rows: list[LagRow]) -> bool:
+    """Some rows, and each partition committed to its end (an empty partition without a commit counts)."""
+    return bool(rows) and all(row.lag == 0 or (row.lag is None and row.log_end_offset == 0) for row in rows)
+
+
 def describe_groups(settings: Settings, groups: list[str] | None = None) -> list[LagRow]:
     """Lag of every partition of every topic each group committed offsets for (all groups when None)."""
     with admin_client(settings) as admin:

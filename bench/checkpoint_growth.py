@@ -27,7 +27,7 @@ from argus_streams import dlq, flink_jobs
 from argus_streams.admin import delete_prefixed_topics, ensure_topics
 from argus_streams.events import EventType, topic_for
 from argus_streams.gateway import EventGateway
-from argus_streams.lag import describe_groups
+from argus_streams.lag import caught_up, describe_groups
 from argus_streams.samples import executed_event
 from argus_streams.settings import Settings
 from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
@@ -74,8 +74,7 @@ def publish_letters(settings: Settings, stage: int, size: int) -> None:
 def wait_no_lag(settings: Settings, group: str, timeout_s: float = 900) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        rows = describe_groups(settings, [group])
-        if rows and all(row.lag == 0 or (row.lag is None and row.log_end_offset == 0) for row in rows):
+        if caught_up(describe_groups(settings, [group])):
             return
         time.sleep(2)
     raise TimeoutError(f"group {group} still lags after {timeout_s:.0f}s")

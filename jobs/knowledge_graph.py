@@ -89,8 +89,12 @@ class KnowledgeGraphLoad(AsyncFunction):
         await sink.apply(statements)
         self.metrics.count("graph_write_rows", len(rows))
 
+    @staticmethod
+    def _request(value: Any) -> Request:
+        return value[1] if isinstance(value, Row) else value  # keyed input: Row(key, value)
+
     async def async_invoke(self, value: Any) -> list:
-        request: Request = value[1] if isinstance(value, Row) else value  # keyed input: Row(key, value)
+        request = self._request(value)
         if request.kind is EventType.CODEBASE_INGESTED:
             async with self._locks.hold(request.key):
                 return await self._codebase(request)
@@ -174,7 +178,7 @@ class KnowledgeGraphLoad(AsyncFunction):
         that takes longer would crash-loop the job. The record goes to the DLQ as an OperationTimeout, which
         the DLQ job retries with backoff (review after max retries). The call itself may still finish: graph
         writes are diffs and MERGEs, so the retry repeats nothing; the project's lock orders the two."""
-        request: Request = value[1] if isinstance(value, Row) else value
+        request = self._request(value)
         seconds = GRAPH_WRITE_TIMEOUT.to_milliseconds() // 1000
         error = OperationTimeout(f"{request.kind.value} {request.key!r} not handled within {seconds} s")
         return [self._dead_letter(request, error, retryable=True)]

@@ -9,7 +9,7 @@ import time
 from argus_streams import dlq, flink_jobs
 from argus_streams.gateway import EventGateway
 from argus_streams.kafka_io import consumer
-from argus_streams.lag import describe_groups
+from argus_streams.lag import caught_up, describe_groups
 from argus_streams.review import ReviewFilter
 from argus_streams.samples import failed_event
 from tests.integration.test_dlq_job import poll_one, producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
@@ -20,9 +20,11 @@ from tests.integration.test_failures_job import submit as submit_failures
 def wait_consumed(settings, group: str, timeout_s: float = 120) -> None:  # noqa: ANN001
     """Until the group committed every offset: Flink commits at a checkpoint, so that checkpoint holds the
     state after every record read so far."""
-    wait_for(lambda: (all(row.lag == 0 or (row.lag is None and row.log_end_offset == 0)
-                          for row in describe_groups(settings, [group])) and bool(describe_groups(settings, [group])),
-                      describe_groups(settings, [group])), timeout_s=timeout_s, what=f"group {group} to catch up")
+    def check() -> tuple[bool, list]:
+        rows = describe_groups(settings, [group])
+        return caught_up(rows), rows
+
+    wait_for(check, timeout_s=timeout_s, what=f"group {group} to catch up")
 
 
 def test_failure_job_savepoint_restore_keeps_counts_history_and_flakiness(stack, settings) -> None:  # noqa: ANN001

@@ -67,3 +67,13 @@ def test_exporter_without_a_broker_says_down_quickly(monkeypatch) -> None:  # no
     text = generate_latest(registry).decode()
     assert "argus_lag_exporter_up 0.0" in text
     assert "kafka_consumer_group_lag{" not in text
+
+
+def test_caught_up_needs_rows_and_every_partition_at_its_end() -> None:
+    def row(current: int | None, end: int) -> LagRow:
+        return LagRow("g", "t", 0, current, end, compute_lag(current, end))
+
+    assert lag.caught_up([row(5, 5), row(None, 0)])  # an empty partition never gets a commit
+    assert not lag.caught_up([])
+    assert not lag.caught_up([row(4, 5)])
+    assert not lag.caught_up([row(None, 3)])  # records, but nothing committed yet
