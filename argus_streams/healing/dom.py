@@ -16,7 +16,10 @@ from typing import Any
 from argus_streams.healing.budget import TICKS_PER_CHECK, Deadline, collector_paused
 
 MAX_TEXT_CHARS = 200
-MAX_ELEMENTS = 50_000  # a bound on work and memory for pathological snapshots
+# Elements read from a snapshot; nothing after the first start tag past them is read (parsing and scoring
+# cost ~10-45 us an element in all, and a record has 100 ms of CPU). 3.5x the ~1,400 body nodes above which
+# Lighthouse's DOM-size audit fails a page (developer.chrome.com/docs/lighthouse/performance/dom-size).
+MAX_ELEMENTS = 5_000
 # Deeper start tags become siblings of the deepest element, as in Blink's tree builder (512 there). Real pages
 # are < 50 deep; the bound keeps per-element work (ancestor walks, paths) and 50k nested divs cheap.
 MAX_DEPTH = 256
@@ -90,8 +93,9 @@ class Elements(list[Element]):
     """`parse_dom`'s result: the elements in document order (`elements[i].index == i`, parents first), and
     the matcher's selections of this document, so that each selector is matched against it once."""
 
-    def __init__(self, elements: list[Element]):
+    def __init__(self, elements: list[Element], cut: bool = False):
         super().__init__(elements)
+        self.cut = cut  # the snapshot had more than MAX_ELEMENTS elements: the rest was not read
         self.selections: dict[str, tuple[int, ...]] = {}
         self._indexes: dict[str, dict[str, list[int]]] = {}
 
@@ -185,6 +189,7 @@ class _Tokens(list[_Token]):
     def __init__(self, deadline: Deadline | None) -> None:
         super().__init__()
         self.deadline = deadline
+        self.cut = False  # a start tag past MAX_ELEMENTS ended the reading
 
     def add(self, kind: int, value: str, attributes: dict[str, str] | None = None) -> None:
         self.append((kind, value, attributes))
@@ -200,14 +205,20 @@ def _unescape_value(value: str) -> str:
 
 def _tokenize(html: str, deadline: Deadline | None) -> _Tokens:
     """`html`'s start tags, end tags and text, as HTMLParser(convert_charrefs=True) reported them to its
-    handlers when fed the whole of `html` and closed (text runs may be split differently)."""
+    handlers when fed the whole of `html` and closed (text runs may be split differently), up to the first
+    start tag past MAX_ELEMENTS: nothing after it is read."""
     tokens = _Tokens(deadline)
     append, check = tokens.append, TICKS_PER_CHECK - 1
     pos, n = 0, len(html)
+    starts, max_elements = 0, MAX_ELEMENTS
     while pos < n:
         for token in _TOKEN.finditer(html, pos):
             text, tag, raw, slash, end_tag, other = token.groups()
             if tag is not None:
+                starts += 1
+                if starts > max_elements:
+                    tokens.cut = True
+                    return tokens
                 tag = tag.lower()
                 attributes = {name.lower(): _unescape_value(value) if value else ""
                               for name, value in _TOKEN_ATTRIBUTE.findall(raw)} if raw else None
@@ -222,7 +233,15 @@ def _tokenize(html: str, deadline: Deadline | None) -> _Tokens:
             elif other is None:
                 append((_TEXT, "<", None))
             else:
+                before = len(tokens)
                 pos = _markup(html, token.start(), tokens)
+                for at in range(before, len(tokens)):
+                    if tokens[at][0] != _TEXT and tokens[at][0] != _END:
+                        starts += 1
+                        if starts > max_elements:
+                            del tokens[at:]
+                            tokens.cut = True
+                            return tokens
                 break
             if not len(tokens) & check and deadline is not None:
                 deadline.check()
@@ -341,7 +360,7 @@ def _build(tokens: _Tokens, deadline: Deadline | None) -> Elements:
         instance = new(Element)
         instance.__dict__.update(element)
         append(instance)
-    return Elements(elements)
+    return Elements(elements, cut=tokens.cut)
 
 
 def _markup(html: str, i: int, tokens: _Tokens) -> int:

@@ -8,8 +8,10 @@ the threshold and clearly beats the runner-up, and is then given the most stable
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -107,18 +109,34 @@ def _unhealable(reason: str, considered: int = 0) -> HealResult:
 # ------------------------------------------------------------------------------------------ similarity
 
 
-def similarity(a: str, b: str) -> float:
+@functools.lru_cache(maxsize=4096)
+def _char_counts(text: str) -> dict[str, int]:
+    return Counter(text)
+
+
+def _quick_ratio(left: str, right: str) -> float:
+    """difflib's `quick_ratio`, an upper bound of `ratio`: the characters the two have in common, in any order."""
+    mine, theirs = _char_counts(left), _char_counts(right)
+    if len(mine) > len(theirs):
+        mine, theirs = theirs, mine
+    common = sum(min(count, theirs.get(char, 0)) for char, count in mine.items())
+    return 2.0 * common / (len(left) + len(right))
+
+
+@functools.lru_cache(maxsize=16_384)  # a page repeats its class names, roles and labels; targets are few
+def similarity(a: str, b: str, bound: bool = False) -> float:
     """Case-insensitive string similarity in [0, 1]: difflib's ratio above chance, or damped word overlap.
 
     The word overlap catches `submit` -> `submit-button` and `Save` -> `Save changes`, which the character
-    ratio scores low; the damping keeps a long container text from matching every word in it.
+    ratio scores low; the damping keeps a long container text from matching every word in it. With `bound`,
+    an upper bound of it at a fraction of the cost (the ratio's own upper bound, `quick_ratio`).
     """
     left, right = a[:MAX_SIMILARITY_CHARS].strip().lower(), b[:MAX_SIMILARITY_CHARS].strip().lower()
     if not left or not right:
         return 0.0
     if left == right:
         return 1.0
-    ratio = SequenceMatcher(None, left, right, autojunk=False).ratio()
+    ratio = _quick_ratio(left, right) if bound else SequenceMatcher(None, left, right, autojunk=False).ratio()
     ratio = max(0.0, (ratio - RATIO_NOISE_FLOOR) / (1.0 - RATIO_NOISE_FLOOR))
     words_a, words_b = tokens(a[:MAX_SIMILARITY_CHARS]), tokens(b[:MAX_SIMILARITY_CHARS])
     if not words_a or not words_b:
@@ -138,14 +156,14 @@ def _lcs(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return previous[-1]
 
 
-def _identity(expected: str, own_key: str, candidate: Element) -> float:
+def _identity(expected: str, own_key: str, candidate: Element, bound: bool = False) -> float:
     """Similarity of an identifier, looked up under its own key first and under other identity keys after."""
     best = 0.0
     for key in _IDENTITY_KEYS:
         actual = candidate.id if key == "id" else candidate.attributes.get(key)
         if actual:
             factor = 1.0 if key == own_key else CROSS_KEY_FACTOR
-            best = max(best, factor * similarity(expected, actual))
+            best = max(best, factor * similarity(expected, actual, bound))
     return best
 
 
@@ -160,62 +178,74 @@ def effective_role(element: Element) -> str | None:
     return _TAG_ROLES.get(element.tag)
 
 
-def _attribute_similarity(key: str, expected: str, candidate: Element) -> float:
+def _attribute_similarity(key: str, expected: str, candidate: Element, bound: bool) -> float:
     if key == "role":
         return 1.0 if effective_role(candidate) == expected.lower() else 0.0
     if key in TEST_ID_ATTRIBUTES or key == "name":
-        return _identity(expected, key, candidate)
+        return _identity(expected, key, candidate, bound)
     actual = candidate.attributes.get(key, "")
     if key in EXACT_ATTRIBUTES:
         return 1.0 if actual.lower() == expected.lower() else 0.0
-    return similarity(expected, actual)
+    return similarity(expected, actual, bound)
 
 
-def _attributes_similarity(expected: Mapping[str, str], candidate: Element) -> float:
+def _attributes_similarity(expected: Mapping[str, str], candidate: Element, bound: bool) -> float:
     weights = {key: ATTRIBUTE_WEIGHTS.get(key, DEFAULT_ATTRIBUTE_WEIGHT) for key in expected}
     total = sum(weights.values())
-    return sum(weights[key] * _attribute_similarity(key, value, candidate) for key, value in expected.items()) / total
+    return sum(weights[key] * _attribute_similarity(key, value, candidate, bound)
+               for key, value in expected.items()) / total
 
 
-def _classes_similarity(expected: tuple[str, ...], candidate: Element) -> float:
+def _classes_similarity(expected: tuple[str, ...], candidate: Element, bound: bool) -> float:
     """Jaccard over build-hash-free class names, with fuzzy (similarity-weighted) intersections."""
     mine = {class_stem(name) for name in expected}
     theirs = {class_stem(name) for name in candidate.classes}
     if not theirs:
         return 0.0
     # Capped so that two target classes matching one candidate class cannot count twice.
-    shared = min(len(theirs), sum(max(similarity(name, other) for other in theirs) for name in mine))
+    shared = min(len(theirs), sum(max(similarity(name, other, bound) for other in theirs) for name in mine))
     return shared / (len(mine) + len(theirs) - shared)
 
 
-def _text_similarity(expected: str, candidate: Element) -> float:
-    labels = [candidate.text, *(candidate.attributes.get(name, "") for name in _LABEL_ATTRIBUTES)]
-    return max(similarity(expected, label) for label in labels)
+def _text_similarity(expected: str, candidate: Element, bound: bool) -> float:
+    attributes = candidate.attributes
+    labels = [candidate.text, *(attributes[name] for name in _LABEL_ATTRIBUTES if name in attributes)]
+    return max(similarity(expected, label, bound) for label in labels)
 
 
-def _path_similarity(target: Fingerprint, candidate: Element) -> float:
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """The tags two paths have in common, in any order: an upper bound of their LCS."""
+    return sum((Counter(a) & Counter(b)).values())
+
+
+def _path_similarity(target: Fingerprint, candidate: Element, bound: bool) -> float:
     path = candidate.lineage.tags(MAX_PATH_TAGS + 1)
+    common = _common if bound else _lcs
     if target.partial_path:  # ancestor hints from a selector: how many of them the candidate's ancestry has
-        return _lcs(target.path, path[:-1]) / len(target.path)
+        return common(target.path, path[:-1]) / len(target.path)
     path = path[-MAX_PATH_TAGS:]
-    return 2 * _lcs(target.path, path) / (len(target.path) + len(path))
+    return 2 * common(target.path, path) / (len(target.path) + len(path))
 
 
-def score(candidate: Element, target: Fingerprint) -> float:
-    """How much `candidate` looks like `target`, in [0, 1] (1 for an element with all the target's traits)."""
+def score(candidate: Element, target: Fingerprint, bound: bool = False) -> float:
+    """How much `candidate` looks like `target`, in [0, 1] (1 for an element with all the target's traits).
+
+    With `bound`, an upper bound of the score (each component at most its exact value, the weighting the
+    same), for a few microseconds: `_ranked` scores exactly only the candidates whose bound can still win.
+    """
     parts: list[tuple[float, float]] = []
     if target.tag:
         parts.append((TAG_WEIGHT, 1.0 if candidate.tag == target.tag else 0.0))
     if target.id:
-        parts.append((ID_WEIGHT, _identity(target.id, "id", candidate)))
+        parts.append((ID_WEIGHT, _identity(target.id, "id", candidate, bound)))
     if target.classes:
-        parts.append((CLASS_WEIGHT, _classes_similarity(target.classes, candidate)))
+        parts.append((CLASS_WEIGHT, _classes_similarity(target.classes, candidate, bound)))
     if target.text:
-        parts.append((TEXT_WEIGHT, _text_similarity(target.text, candidate)))
+        parts.append((TEXT_WEIGHT, _text_similarity(target.text, candidate, bound)))
     if target.attributes:
-        parts.append((ATTRIBUTE_WEIGHT, _attributes_similarity(target.attributes, candidate)))
+        parts.append((ATTRIBUTE_WEIGHT, _attributes_similarity(target.attributes, candidate, bound)))
     if target.path:
-        parts.append((PATH_WEIGHT, _path_similarity(target, candidate)))
+        parts.append((PATH_WEIGHT, _path_similarity(target, candidate, bound)))
     total = sum(weight for weight, _ in parts)
     return min(1.0, max(0.0, sum(weight * value for weight, value in parts) / total)) if total else 0.0
 
@@ -348,60 +378,116 @@ def _heal(details: Mapping[str, Any], threshold: float, deadline: Deadline) -> H
     if target.is_empty:
         return _unhealable(f"nothing to match: the selector {selector.strip()!r} could not be understood")
     elements = parse_dom(dom[:MAX_DOM_CHARS], deadline)
+    truncated = truncated or elements.cut
     with collector_paused():
-        ranked = _ranked(elements, target, deadline)
+        ranked = _ranked(elements, target, deadline, threshold)
     if ranked is None:
         return _unhealable("the DOM snapshot has no candidate elements")
-    best, rival, considered = ranked
-    return _decide(best, rival, considered, elements, selector.strip(), threshold, truncated, deadline)
+    return _decide(ranked, elements, selector.strip(), threshold, truncated, deadline)
 
 
-def _ranked(elements: list[Element], target: Fingerprint, deadline: Deadline
-            ) -> tuple[_Scored, _Scored | None, int] | None:
+@dataclass(frozen=True)
+class _Ranking:
+    best: _Scored | None  # None: no candidate reaches the threshold (`best_at_most` says how far it was)
+    rival: _Scored | None
+    considered: int
+    best_at_most: float = 0.0  # without a best: no candidate scores more than this
+    rival_at_most: float | None = None  # when set, the rival is not known exactly: none scores more than this
+
+
+def _ranked(elements: list[Element], target: Fingerprint, deadline: Deadline, threshold: float | None = None
+            ) -> _Ranking | None:
     """The best candidate, its rival (the best one not nested in or around it) and the number of candidates;
-    None without candidates. In rank order, ties go to the first in document order."""
+    None without candidates. In rank order, ties go to the first in document order.
+
+    Candidates with the same traits (`_score_key`) share one score. The exact scores (difflib's ratio, tens
+    of microseconds each) are computed in the order of their upper bounds (`score(..., bound=True)`, a few
+    microseconds), best first, and no further once no bound left can beat the rival: the same ranking as
+    scoring every candidate, for the few that can still matter. With a `threshold`, scoring also stops once
+    the decision is known: no bound left reaches the threshold while the best so far is below it (then no
+    best), or none comes within AMBIGUITY_MARGIN of the best (then the rival is only bounded).
+    """
     key_of = _score_key(target)
-    scores: dict[tuple[Any, ...], tuple[float, float]] = {}
-    ranks: list[tuple[float, bool, int]] = []
+    groups: dict[tuple[Any, ...], list[int]] = {}  # trait key -> the candidates (positions) that have it
     candidates: list[Element] = []
-    best = -1
     for element in elements:
         if element.tag in NON_TARGET_TAGS:
             continue
         deadline.tick()
-        key = key_of(element)
-        found = scores.get(key)
-        if found is None:
-            deadline.check()  # one score may cost milliseconds (difflib): the clock is read every time
-            value = score(element, target)
-            found = scores[key] = (value, round(value, 6))
-        interactive = element.tag in INTERACTIVE_TAGS or "role" in element.attributes
-        rank = (found[1], interactive, element.depth)
-        if best < 0 or rank > ranks[best]:
-            best = len(ranks)
-        ranks.append(rank)
+        positions = groups.setdefault(key_of(element), [])
+        positions.append(len(candidates))
         candidates.append(element)
-    if best < 0:
+    if not candidates:
         return None
-    # A candidate nested in (or around) the best one is the same control, e.g. a button and its label span.
-    winner, rival = candidates[best], -1
-    first, last = winner.index, winner.last_descendant
-    for position, element in enumerate(candidates):
+    bounds: list[tuple[float, tuple[Any, ...]]] = []
+    for key, positions in groups.items():
         deadline.tick()
-        if position == best or (rival >= 0 and not ranks[position] > ranks[rival]):
-            continue
-        if (element.index < first <= element.last_descendant or first < element.index <= last
-                if last >= 0 and element.last_descendant >= 0 else is_nested(winner, element, elements)):
-            continue
-        rival = position
-    return (_Scored(winner, scores[key_of(winner)][0]),
-            _Scored(candidates[rival], scores[key_of(candidates[rival])][0]) if rival >= 0 else None,
-            len(candidates))
+        bounds.append((score(candidates[positions[0]], target, bound=True), key))
+    bounds.sort(key=lambda item: -item[0])  # stable: equal bounds keep document order
+    ranks: dict[int, tuple[float, bool, int]] = {}  # position -> rank, for the candidates scored so far
+    scores: dict[tuple[Any, ...], float] = {}
+    top = best_score = -1.0  # the best rounded score so far, and unrounded
+    winner: int | None = None
+    rival = -1
+    first = last = -1
+
+    def apart(position: int) -> bool:  # neither nested in the winner nor around it
+        element = candidates[position]
+        if last >= 0 and element.last_descendant >= 0:
+            return not (element.index < first <= element.last_descendant or first < element.index <= last)
+        return not is_nested(candidates[winner], element, elements)  # type: ignore[index]
+
+    for number, (bound, key) in enumerate(bounds):
+        if bound > 0:
+            deadline.check()  # one score may cost milliseconds (difflib): the clock is read every time
+            value = score(candidates[groups[key][0]], target)
+        else:
+            deadline.tick()
+            value = 0.0  # a score is never below 0
+        scores[key] = value
+        rounded = round(value, 6)
+        top, best_score = max(top, rounded), max(best_score, value)
+        for position in groups[key]:
+            element = candidates[position]
+            rank = ranks[position] = (rounded, element.tag in INTERACTIVE_TAGS or "role" in element.attributes,
+                                      element.depth)
+            if winner is not None and position != winner and apart(position) and (
+                    rival < 0 or rank > ranks[rival] or (rank == ranks[rival] and position < rival)):
+                rival = position
+        exact_remaining = bounds[number + 1][0] if number + 1 < len(bounds) else -1.0
+        remaining = round(exact_remaining, 6)
+        if threshold is not None and winner is None and best_score < threshold and exact_remaining < threshold:
+            return _Ranking(None, None, len(candidates), best_at_most=max(best_score, exact_remaining))
+        if winner is None and remaining < top:  # no candidate left can reach the best: it is settled
+            for position in sorted(ranks):
+                if winner is None or ranks[position] > ranks[winner]:
+                    winner = position
+            first, last = candidates[winner].index, candidates[winner].last_descendant  # type: ignore[index]
+            for position in sorted(ranks):
+                deadline.tick()
+                if position != winner and apart(position) and (rival < 0 or ranks[position] > ranks[rival]):
+                    rival = position
+        if winner is not None and rival >= 0 and remaining < ranks[rival][0]:
+            break  # nor the rival: every candidate left ranks below both
+        if (threshold is not None and winner is not None
+                and exact_remaining < scores[key_of(candidates[winner])] - AMBIGUITY_MARGIN):
+            rival_score = scores[key_of(candidates[rival])] if rival >= 0 else -1.0
+            return _Ranking(_Scored(candidates[winner], scores[key_of(candidates[winner])]),
+                            _Scored(candidates[rival], rival_score) if rival >= 0 else None, len(candidates),
+                            rival_at_most=max(rival_score, exact_remaining))
+    assert winner is not None  # settled at the latest by the last bound (remaining = -1)
+    return _Ranking(_Scored(candidates[winner], scores[key_of(candidates[winner])]),
+                    _Scored(candidates[rival], scores[key_of(candidates[rival])]) if rival >= 0 else None,
+                    len(candidates))
 
 
-def _decide(best: _Scored, rival: _Scored | None, considered: int, elements: list[Element], original: str,
-            threshold: float, truncated: bool, deadline: Deadline) -> HealResult:
+def _decide(ranked: _Ranking, elements: list[Element], original: str, threshold: float, truncated: bool,
+            deadline: Deadline) -> HealResult:
     note = " (DOM snapshot truncated)" if truncated else ""
+    best, rival, considered = ranked.best, ranked.rival, ranked.considered
+    if best is None:
+        return _unhealable(f"no element is similar enough: best score at most {ranked.best_at_most:.2f} < threshold "
+                           f"{threshold:.2f}{note}", considered)
     if best.score < threshold:
         return _unhealable(f"no element is similar enough: best score {best.score:.2f} < threshold "
                            f"{threshold:.2f}{note}", considered)
@@ -417,4 +503,10 @@ def _decide(best: _Scored, rival: _Scored | None, considered: int, elements: lis
                            f"the failure is not a broken locator", considered)
     return HealResult("healed", healed, round(best.score, 3), reason=(
         f"<{best.element.tag}> scored {best.score:.2f} against the target (runner-up "
-        f"{rival.score if rival else 0.0:.2f}) among {considered} candidates{note}"), candidates_considered=considered)
+        f"{_runner_up(ranked)}) among {considered} candidates{note}"), candidates_considered=considered)
+
+
+def _runner_up(ranked: _Ranking) -> str:
+    if ranked.rival_at_most is not None and ranked.rival_at_most > 0:
+        return f"at most {max(0.0, ranked.rival_at_most):.2f}"
+    return f"{ranked.rival.score if ranked.rival else 0.0:.2f}"

@@ -70,6 +70,7 @@ class _OldSnapshotParser(HTMLParser):
         self.deadline = deadline
         self._root_children = 0
         self._root_of_type: dict[str, int] = {}
+        self.past_the_cap = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._open(tag, attrs) and tag in VOID_ELEMENTS:
@@ -81,7 +82,7 @@ class _OldSnapshotParser(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         tick(self.deadline)
-        if len(self.nodes) >= MAX_ELEMENTS:
+        if self.past_the_cap or len(self.nodes) >= MAX_ELEMENTS:
             return  # past the cap, end tags may belong to elements that were never opened
         if not self.open_tags.get(tag):
             return  # A stray end tag (no matching open element) is ignored, as browsers do.
@@ -94,7 +95,7 @@ class _OldSnapshotParser(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         tick(self.deadline)
-        if not (self.open and self.open[-1].tag in _RAW_TEXT):
+        if not self.past_the_cap and not (self.open and self.open[-1].tag in _RAW_TEXT):
             self.chunks.append(data)
             self.chars += len(data)
 
@@ -107,6 +108,7 @@ class _OldSnapshotParser(HTMLParser):
     def _open(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
         tick(self.deadline)
         if len(self.nodes) >= MAX_ELEMENTS:
+            self.past_the_cap = True  # nothing after the first start tag past the cap is read
             return False
         implied = _IMPLIED_END.get(tag, frozenset())
         while self.open and self.open[-1].tag in implied:
@@ -171,8 +173,15 @@ def old_parse_dom(html: str, deadline: Deadline | None = None) -> Elements:
     if not isinstance(html, str) or not html.strip():
         return Elements([])
     parser = _OldSnapshotParser(deadline)
-    parser.feed(html)
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError:  # HTMLParser's, on a marked section it cannot read
+        if not parser.past_the_cap:
+            raise
+        while parser.open:  # past the cap nothing is read (the new parser never reaches that markup)
+            parser._close_top()
+        parser.text = "".join(parser.chunks)
     elements = []
     for node in parser.nodes:
         tick(deadline)
@@ -340,7 +349,40 @@ def test_the_ranking_is_the_sorted_one(html: str, selector: str, known: bool) ->
         assert found is None
         return
     assert found is not None
-    best, new_rival, considered = found
+    best, new_rival, considered = found.best, found.rival, found.considered
+    assert best is not None and found.rival_at_most is None
     assert (best.element.index, best.score, considered) == (ranked[0].element.index, ranked[0].score, len(ranked))
     expected = (rival.element.index, rival.score) if rival else None
     assert ((new_rival.element.index, new_rival.score) if new_rival else None) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_DOCUMENT_PIECES | st.sampled_from(["Save", "<a data-testid=go>", "<input type=submit>",
+                                                      "<span role=link>", "save"]), max_size=40).map("".join),
+       st.sampled_from(_TARGETS), st.booleans(), st.sampled_from([0.2, 0.5, 0.8]))
+def test_stopping_at_the_threshold_decides_the_same(html: str, selector: str, known: bool, threshold: float) -> None:
+    """Scoring stops once the decision is known (no bound left reaches the threshold, or comes within the
+    ambiguity margin of the best): the same answer as the full ranking, and the bounds it reports hold."""
+    known_element = {"tag": "span", "classes": ["x"], "text": "Save", "path": "div>ul>li"}
+    details = {"last_known_element": known_element} if known else {}
+    target = locator._target(details, selector)
+    elements = dom.parse_dom(html)
+    exact = locator._ranked(elements, target, Deadline(10.0))
+    early = locator._ranked(elements, target, Deadline(10.0), threshold)
+    if exact is None:
+        assert early is None
+        return
+    assert early is not None and exact.best is not None and early.considered == exact.considered
+
+    def decided(ranking: Any) -> tuple[str, str | None, float]:
+        result = locator._decide(ranking, elements, selector, threshold, False, Deadline(10.0))
+        return result.status, result.selector, result.confidence
+
+    assert decided(early) == decided(exact)
+    if early.best is None:
+        assert exact.best.score <= early.best_at_most < threshold
+    else:
+        assert (early.best.element.index, early.best.score) == (exact.best.element.index, exact.best.score)
+    if early.rival_at_most is not None:
+        assert exact.rival is None or exact.rival.score <= early.rival_at_most
+        assert early.rival_at_most < exact.best.score - locator.AMBIGUITY_MARGIN

@@ -263,8 +263,8 @@ def test_forty_nested_divs_match_correctly_and_fast() -> None:
 
 
 def test_deep_nesting_is_capped_and_shares_its_path() -> None:
-    elements = dom.parse_dom(nested(10_000))
-    assert len(elements) == 10_001 and elements[-1].id == "go"
+    elements = dom.parse_dom(nested(dom.MAX_ELEMENTS - 1))
+    assert len(elements) == dom.MAX_ELEMENTS and elements[-1].id == "go"
     assert max(e.depth for e in elements) == dom.MAX_DEPTH
     assert elements[-1].path == ("div",) * (dom.MAX_DEPTH - 1) + ("button",)
     assert elements[dom.MAX_DEPTH].parent == dom.MAX_DEPTH - 2  # past the cap: a sibling of the deepest
@@ -366,6 +366,7 @@ BEFORE = {
     "selectors: getByText with 300,000 escaped quotes": "> 40 s",
     "heal: 200,000-character id against a 200,000-character id": "> 40 s",
     "heal: valid 1 MB snapshot (12,000 rows)": "0.85 s",
+    "dom: 1 MiB of '<b>' (349,000 start tags)": "0.42 s",
 }
 
 
@@ -377,6 +378,7 @@ def test_known_bombs_timings() -> None:
             "section div div div div div div div div button", dom.parse_dom(f"<section>{nested(40)}</section>"))]
         == ["go"],
         "dom: 50,000 nested divs": lambda: len(dom.parse_dom(nested(49_999))) == dom.MAX_ELEMENTS,
+        "dom: 1 MiB of '<b>' (349,000 start tags)": lambda: len(dom.parse_dom("<b>" * 349_000)) == dom.MAX_ELEMENTS,
         "dom: '<div>x' x 50,000 (text of every ancestor)": lambda: dom.parse_dom("<div>x" * 50_000)[-1].text == "x",
         "classify: 'assert ' x 150,000": lambda: classify.classify(
             {"error_type": "E", "message": "assert " * 150_000}).failure_class == "unknown",
@@ -390,7 +392,7 @@ def test_known_bombs_timings() -> None:
         == "unhealable",
         "heal: valid 1 MB snapshot (12,000 rows)": lambda: locator.heal(
             {"selector": "[data-testid=checkout]",
-             "dom_snapshot": f"<main>{rows}<button data-testid='checkout-now'>Checkout</button></main>"},
+             "dom_snapshot": f"<main><button data-testid='checkout-now'>Checkout</button>{rows}</main>"},
             deadline=Deadline(budget.HEAL_CPU_BUDGET_S)).selector == "[data-testid=checkout-now]",
     }
     for name, check in checks.items():
