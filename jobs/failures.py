@@ -22,6 +22,7 @@ from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
 from argus_streams.failures import Changed, TenantFailures, TenantKeyMismatch, parse_run
 from argus_streams.flink_kit import (
+    BUNDLE_TIME_MS,
     DLQ_TAG,
     GRAPH_RETRY,
     OUT_RECORD_TYPE,
@@ -246,8 +247,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = job_parser(__doc__, "argus-flink-failures")
     parser.add_argument("--sink-parallelism", type=int, default=SINK_PARALLELISM,
                         help=f"subtasks of the graph sink (default {SINK_PARALLELISM}; 0: the job's parallelism)")
+    parser.add_argument("--bundle-time-ms", type=int, default=BUNDLE_TIME_MS,
+                        help=f"longest a bundle of records waits before Python hands its results on "
+                             f"(python.fn-execution.bundle.time; default {BUNDLE_TIME_MS})")
     args = parser.parse_args(argv)
-    env = create_env(args.parallelism, STATE_BACKEND)
+    env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms)})
     build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None)
     env.execute(JOB_NAME)
 

@@ -84,9 +84,10 @@ def ingested(tenant: str, path: str, commit: str) -> ArgusEvent:
                           payload={"project_id": PROJECT, "codebase_path": path, "commit_sha": commit})
 
 
-def submit(stack: Any, settings: Any, root: Path, extra_args: tuple[str, ...] = ()) -> str:
+def submit(stack: Any, settings: Any, root: Path, extra_args: tuple[str, ...] = (), from_path: str | None = None
+           ) -> str:
     job_id = flink_jobs.submit(
-        settings, "knowledge-graph", stack_env=stack.layout.secrets_file,
+        settings, "knowledge-graph", stack_env=stack.layout.secrets_file, from_path=from_path,
         job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
                   "--group-id", f"{settings.topic_prefix}-kg", "--codebase-root", str(root), "--parallelism", "2",
                   *extra_args),

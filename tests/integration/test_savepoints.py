@@ -4,17 +4,23 @@ savepoint, cancel, submit again from it, and the state carries on exactly (nothi
 from __future__ import annotations
 
 import random
+import shutil
 import time
+
+import pytest
 
 from argus_streams import dlq, flink_jobs
 from argus_streams.gateway import EventGateway
 from argus_streams.kafka_io import consumer
 from argus_streams.lag import caught_up, describe_groups
 from argus_streams.review import ReviewFilter
-from argus_streams.samples import failed_event
+from argus_streams.samples import PAGE_AFTER_UI_CHANGE, failed_event, locator_failure
+from tests.integration import test_knowledge_graph_job as kg
 from tests.integration.test_dlq_job import poll_one, producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
 from tests.integration.test_failures_job import assert_exact_graph, graph_totals, valid_stream, wait_for
 from tests.integration.test_failures_job import submit as submit_failures
+from tests.integration.test_healing_job import HealingTopics
+from tests.unit import test_codegraph_extract as sample
 
 
 def wait_consumed(settings, group: str, timeout_s: float = 120) -> None:  # noqa: ANN001
@@ -97,3 +103,84 @@ def test_dlq_job_savepoint_restore_keeps_a_pending_retry_and_republishes_it_once
             flink_jobs.cancel(settings, job_id)
     finally:
         reader.close()
+
+
+def test_healing_job_savepoint_restore_keeps_a_request_in_flight(stack, settings) -> None:  # noqa: ANN001
+    """With the healer elsewhere (not answering), a request stays in flight in the decision state; after a
+    savepoint and a restore from it, the same failure does not ask again while another test still does."""
+    tenant = f"{settings.topic_prefix}-sp-heal"
+    args = ("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
+            "--group-id", f"{settings.topic_prefix}-healing-sp", "--without-healer")
+    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=args)
+    topics = HealingTopics(settings)
+    try:
+        flink_jobs.wait_running(settings, job_id)
+        with EventGateway(settings) as gateway:
+            first = locator_failure(tenant, "t-order", "#place-order", PAGE_AFTER_UI_CHANGE, seed=21)
+            gateway.publish(first)
+            topics.wait("the request", lambda e: e["correlation_id"] == first.correlation_id)
+            wait_consumed(settings, f"{settings.topic_prefix}-healing-sp")
+            path = flink_jobs.savepoint(settings, job_id)
+            flink_jobs.cancel(settings, job_id)
+            again = locator_failure(tenant, "t-order", "#place-order", PAGE_AFTER_UI_CHANGE, seed=22)
+            gateway.publish(again)  # while no job runs
+            job_id = flink_jobs.submit(settings, "healing", from_path=path, stack_env=stack.layout.secrets_file,
+                                       job_args=args)
+            flink_jobs.wait_running(settings, job_id)
+            restored = flink_jobs.restored_checkpoint(settings, job_id)
+            assert restored is not None and restored["external_path"] == path, restored
+            control = locator_failure(tenant, "t-other", "#place-order", PAGE_AFTER_UI_CHANGE, seed=23)
+            gateway.publish(control)  # proves the restored job is deciding
+            topics.wait("the control request", lambda e: e["correlation_id"] == control.correlation_id)
+            wait_consumed(settings, f"{settings.topic_prefix}-healing-sp")  # `again` was read and decided
+            flink_jobs.wait_checkpoints(settings, job_id, count=1)  # and its outputs committed
+            topics.poll()
+        requests = [e for e in topics.events["healing.requested"] if e["payload"]["test_id"] == "t-order"]
+        assert [e["correlation_id"] for e in requests] == [first.correlation_id]  # the in-flight mark came back
+        assert topics.of("healing.requested", again.correlation_id) == []
+        assert len(topics.of("healing.requested", control.correlation_id)) == 1
+    finally:
+        topics.reader.close()
+        flink_jobs.cancel(settings, job_id)
+
+
+def test_knowledge_graph_job_savepoint_restore_reads_on_from_its_offsets(stack, settings, tmp_path) -> None:  # noqa: ANN001
+    """The knowledge-graph job keeps no keyed state; its savepoint holds the source's offsets. Restored, it
+    analyses the ingest published while it was down, and not the one before the savepoint again."""
+    tenant = f"{settings.topic_prefix}-sp-kg"
+    root = tmp_path / "codebases"
+    shutil.copytree(sample.SAMPLE, root / kg.PROJECT)
+    analyzed = kg.Analyzed(settings)
+    job_id = kg.submit(stack, settings, root)
+    try:
+        first = kg.ingested(tenant, kg.PROJECT, "c1")
+        with EventGateway(settings) as gateway:
+            gateway.publish(first)
+        assert analyzed.next().correlation_id == first.correlation_id
+        kg.assert_graph(settings, tenant, kg.expected_sample_graph())
+        wait_consumed(settings, f"{settings.topic_prefix}-kg")
+        path = flink_jobs.savepoint(settings, job_id)
+    finally:
+        flink_jobs.cancel(settings, job_id)
+    pricing = root / kg.PROJECT / "api/pricing.py"
+    pricing.write_text(pricing.read_text().replace("discount_rate", "rate_for")
+                       .replace("return product.price * qty", "return qty * product.price"))
+    (root / kg.PROJECT / "web/src/utils/money.ts").unlink()
+    (root / kg.PROJECT / "api/broken.py").write_text("def oops(:\n")
+    second = kg.ingested(tenant, kg.PROJECT, "c2")
+    with EventGateway(settings) as gateway:
+        gateway.publish(second)  # while no job runs
+    job_id = kg.submit(stack, settings, root, from_path=path)
+    try:
+        restored = flink_jobs.restored_checkpoint(settings, job_id)
+        assert restored is not None and restored["external_path"] == path, restored
+        changed = analyzed.next()
+        assert changed.correlation_id == second.correlation_id  # not c1 again: the offsets came back
+        assert changed.payload["nodes_deleted"] == 4 and changed.payload["nodes_written"] == 5
+        kg.assert_graph(settings, tenant, kg.expected_after_change())
+        flink_jobs.wait_checkpoints(settings, job_id, count=2)  # a replay of c1 would be committed by now
+        with pytest.raises(AssertionError, match="no codebase.analyzed event"):
+            analyzed.next(timeout_s=3)
+    finally:
+        analyzed.reader.close()
+        flink_jobs.cancel(settings, job_id)
