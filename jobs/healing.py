@@ -187,15 +187,25 @@ class ApplyActions(_FixStoreFunction):
 
 
 class Heal(_FixStoreFunction):
-    """healing.requested -> healing.completed (history, locator, optional LLM)."""
+    """healing.requested -> healing.completed (history, locator, optional LLM).
+
+    The LLM strategy's settings come with the job (read from ARGUS_LLM_* where it was submitted), else from
+    the worker's own environment (a pod template's env); without either the strategy is off.
+    """
+
+    def __init__(self, settings: Settings, llm: LLMSettings | None = None):
+        super().__init__(settings)
+        self.llm = llm
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.metrics = JobMetrics(runtime_context.get_metrics_group())
+        if self.llm is None:
+            self.llm = LLMSettings.from_env()
 
     async def async_invoke(self, request: ArgusEvent) -> list:
         # The request was checked by Route; the locator's CPU deadline bounds its work (a timed-out
         # record is an `unhealable` answer saying so), the LLM call has its own timeout.
-        completed = await answer(request, self.store, LLMSettings.from_env())
+        completed = await answer(request, self.store, self.llm)
         self.metrics.count("healing_outcomes", outcome=completed.payload["status"], source="healer")
         return [event_row(completed, self.settings.topic_prefix)]
 
@@ -207,7 +217,8 @@ class Heal(_FixStoreFunction):
         return [event_row(completed_event(request, None, [reason]), self.settings.topic_prefix)]
 
 
-def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing", healer: bool = True) -> None:
+def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-healing", healer: bool = True,
+                   llm: LLMSettings | None = None) -> None:
     """The decision, and (unless `healer` is False: the healer then runs elsewhere) the healer."""
     prefix = settings.topic_prefix
     records: DataStream = env.from_source(
@@ -230,7 +241,7 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-he
     outputs = [applied]
     if healer:
         outputs.append(AsyncDataStream.unordered_wait(
-            routed.get_side_output(REQUESTS_TAG), Heal(settings), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
+            routed.get_side_output(REQUESTS_TAG), Heal(settings, llm), HEAL_TIMEOUT, CAPACITY, OUT_RECORD_TYPE,
         ).name("Healer: history, locator, LLM (async)").uid("healing-healer").disable_chaining())
     # Healing events: at-least-once with deterministic event ids (consumers dedupe by event_id); waiting
     # for a checkpoint per hop would add two checkpoint intervals to every heal.
@@ -247,7 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Healing is latency-bound: short bundles (each Python operator may hold a record for one bundle).
     env = create_env(args.parallelism, extra={"python.fn-execution.bundle.time": "50"})
-    build_pipeline(env, job_settings(args), group_id=args.group_id, healer=not args.without_healer)
+    # ARGUS_LLM_* of the submitting environment (never job arguments, which the web UI shows).
+    build_pipeline(env, job_settings(args), group_id=args.group_id, healer=not args.without_healer,
+                   llm=LLMSettings.from_env())
     env.execute(JOB_NAME)
 
 

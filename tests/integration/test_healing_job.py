@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.request
 from collections import defaultdict
 from typing import Any
 
@@ -16,6 +17,7 @@ from argus_streams.graph_queries import falkordb_rows, neo4j_rows
 from argus_streams.healing.decisions import FIX_TTL_S
 from argus_streams.kafka_io import consumer
 from argus_streams.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
+from tests.llm_standin import ClaudeStandIn, Text
 
 PAGE = PAGE_AFTER_UI_CHANGE
 GONE = "<!doctype html><html><body><main><p>Your cart is empty</p></main></body></html>"
@@ -176,3 +178,49 @@ def test_in_flight_requests_survive_a_restart_from_checkpoint(stack, settings) -
     finally:
         topics.reader.close()
         flink_jobs.cancel(settings, job_id)
+
+
+NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
+
+
+def test_the_llm_heals_what_the_locator_cannot_inside_the_job(stack, settings, monkeypatch) -> None:  # noqa: ANN001
+    """ARGUS_LLM_* where the job is submitted turn the LLM strategy on in the running job: the locator finds
+    nothing similar to `#place-order` in this page, the Claude stand-in (the Messages API, on 127.0.0.1)
+    answers, and its fix is published and cached like any other."""
+    tenant = f"{settings.topic_prefix}-llm"
+    reply = Text('{"selector": "[aria-label=Buy]", "confidence": 0.7, "reason": "same action, new markup"}')
+    cache = redis.Redis.from_url(settings.cache_url.get_secret_value())
+    with ClaudeStandIn([reply]) as claude:
+        monkeypatch.setenv("ARGUS_LLM_BASE_URL", claude.base_url)
+        monkeypatch.setenv("ARGUS_LLM_API_KEY", claude.api_key)
+        job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
+            "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
+            "--group-id", f"{settings.topic_prefix}-healing"))
+        topics = HealingTopics(settings)
+        try:
+            flink_jobs.wait_running(settings, job_id)
+            for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/config", f"/jobs/{job_id}/plan"):  # the web UI's views
+                with urllib.request.urlopen(settings.flink_rest_url.rstrip("/") + path, timeout=10) as shown:
+                    assert claude.api_key not in shown.read().decode(), path
+            failed = failure(tenant, "t-buy", "#place-order", NO_MATCH, seed=31)
+            with EventGateway(settings) as gateway:
+                gateway.publish(failed)
+            topics.wait("the healer's answer", lambda e: e["correlation_id"] == failed.correlation_id
+                        and e["event_type"] == "healing.completed")
+            (completed,) = topics.of("healing.completed", failed.correlation_id)
+            payload = completed["payload"]
+            assert payload["status"] == "healed" and payload["source"] == "healer", payload
+            assert payload["fix"] == {"selector": "[aria-label=Buy]", "strategy": "llm", "confidence": 0.7}
+            (call,) = claude.requests
+            assert call.path == "/v1/messages" and call.headers["x-api-key"] == claude.api_key
+            assert "#place-order" in json.dumps(call.json["messages"])
+            (requested,) = topics.of("healing.requested", failed.correlation_id)
+            key = requested["payload"]["cache_key"]
+            deadline = time.monotonic() + 30
+            while cache.hget(key, "selector") != b"[aria-label=Buy]":
+                assert time.monotonic() < deadline, "the LLM's fix was never cached"
+                time.sleep(0.2)
+        finally:
+            topics.reader.close()
+            cache.close()
+            flink_jobs.cancel(settings, job_id)
