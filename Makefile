@@ -13,7 +13,7 @@ COGNEE_VENV := .venv-cognee
 COGNEE_STAMP := $(COGNEE_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint bench bench-compare schema sql-ddl clean
+.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint bench bench-compare mutation schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,6 +76,11 @@ bench: up ## benchmarks on the local stack (print figures; not tests)
 bench-compare: up ## the failure job side by side with the seed's consumer, Quix Streams and the limits (ARGS="--events 20000")
 	@$(BIN)/python -c "import quixstreams" 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.side_by_side $(ARGS)
+
+mutation: venv ## mutmut over signature.py, failures.py, healing/decisions.py (pyproject [tool.mutmut]; ~1 min)
+	$(BIN)/pip install -q -e '.[mutation]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2; $(BIN)/mutmut results
 
 schema: venv ## export the JSON Schemas into schemas/
 	$(BIN)/argus-streams schema --out schemas

@@ -5,12 +5,20 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections import Counter
 
 import pytest
 
 from argus_streams import dlq
 from argus_streams.errors import EventValidationError
-from argus_streams.failures import SignatureStats, TestHistory, UnexpectedEventType, iso_utc, parse_run
+from argus_streams.failures import (
+    SignatureStats,
+    TenantFailures,
+    TestHistory,
+    UnexpectedEventType,
+    iso_utc,
+    parse_run,
+)
 from argus_streams.samples import demo_stream, executed_event, failed_event
 
 
@@ -214,3 +222,38 @@ def test_retry_transient_never_retries_data_errors() -> None:
 
     with pytest.raises(redis.ResponseError):
         asyncio.run(retry_transient(bad, initial_s=0.01))
+
+
+def test_tenant_failures_rows_are_the_hand_derived_graph() -> None:
+    """TenantFailures, as the job drives it (record every event, then the rows of what changed), against the
+    job tests' oracle: values derived from the published events by the spec, not by this code."""
+    from tests.integration.test_failures_job import expected_failures, expected_nodes, valid_stream
+
+    tenant = "acme"
+    events = valid_stream([tenant], per_tenant=60)
+    events += [events[3], events[10]]  # replays: counted once
+    failures = TenantFailures(tenant, {})
+    pending: dict = {}
+    duplicates = 0
+    for event in events:
+        changed = failures.record(parse_run(event.to_json().encode()))
+        if changed is None:
+            duplicates += 1
+        else:
+            pending.update(changed)
+    assert duplicates == 2
+    rows = failures.rows(pending)
+    expected_failure_nodes, expected_flakiness = expected_nodes(events, tenant)
+    assert {row["error_type"]: (row["count"], row["first_seen"], row["last_seen"], row["sample_message"])
+            for row in rows if row["kind"] == "failure"} == expected_failure_nodes
+    error_type = {row["signature"]: row["error_type"] for row in rows if row["kind"] == "failure"}
+    edges = Counter()
+    for row in rows:
+        if row["kind"] == "edge":
+            edges[(error_type[row["signature"]], row["test_id"])] += row["edge_count"]
+    assert edges == expected_failures(events[:-2])[tenant]  # the oracle counts what it is given: no replays
+    tests = {(row["suite_id"], row["test_id"]): row["flakiness"] for row in rows if row["kind"] == "test"}
+    assert tests.keys() == expected_flakiness.keys()
+    assert {key: value for key, value in tests.items() if expected_flakiness[key] is not None} == \
+        {key: value for key, value in expected_flakiness.items() if value is not None}
+    assert all(row["tenant_id"] == tenant for row in rows)

@@ -9,7 +9,17 @@ import itertools
 
 import pytest
 
-from argus_streams.signature import SIGNATURE_VERSION, compute, normalise_message, stack_frames
+from argus_streams.signature import (
+    DEFAULT_FRAMES,
+    MAX_SCAN_CHARS,
+    SIGNATURE_VERSION,
+    compute,
+    first_line,
+    normalise_error_type,
+    normalise_message,
+    signature_id,
+    stack_frames,
+)
 
 PW_STACK = """    at LoginPage.submit (/home/runner/work/app/tests/pages/login.page.ts:{l1}:17)
     at Context.<anonymous> (/home/runner/work/app/tests/e2e/login.spec.ts:{l2}:5)"""
@@ -222,3 +232,46 @@ def test_java_and_js_frames() -> None:
 )
 def test_masks(raw: str, masked: str) -> None:
     assert normalise_message(raw) == masked
+
+
+# Rules the mutation pass (`make mutation`) showed no test held to; each expected value is derived by hand
+# from the rule it names, not by running the code.
+def test_a_uuid_of_letters_only_is_masked() -> None:  # the uuid mask is tried when the text has a "-"
+    assert normalise_message("Element aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee not found") == "Element <uuid> not found"
+
+
+def test_first_line_keeps_exactly_the_scan_limit() -> None:
+    assert first_line("x" * 3_000) == "x" * MAX_SCAN_CHARS
+    assert first_line("  abc\ndef") == "abc"
+
+
+def test_an_empty_error_type_is_error() -> None:
+    assert normalise_error_type("") == "Error" and normalise_error_type("   ") == "Error"
+    assert normalise_error_type("selenium.common.exceptions.NoSuchElementException") == "NoSuchElementException"
+
+
+def test_frames_of_each_kind_as_module_and_function() -> None:
+    java = "java.lang.IllegalStateException: boom\n\tat Checkout.pay(Checkout.java:42)\n\tat Runner.main(Runner.java:7)"
+    assert stack_frames(java) == ("Checkout:pay", "Runner:main")  # a class without a package
+    assert stack_frames("Error: x\n    at /app/src/checkout.js:10:5") == ("src/checkout:<anonymous>",)
+    assert stack_frames("    at load (http://cdn.test/static/app.js?v=1/2:10:5)") == ("static/app:load",)  # no query
+    assert stack_frames("tests/e2e/checkout.spec.ts:testPay") == ("e2e/checkout:testPay",)
+
+
+def test_at_most_the_innermost_frames_are_kept() -> None:
+    trace = "Error: x\n" + "\n".join(f"    at f{n} (/app/src/m{n}.js:1:1)" for n in range(7))
+    assert stack_frames(trace) == tuple(f"src/m{n}:f{n}" for n in range(DEFAULT_FRAMES))
+    assert compute({"error_type": "E", "stack_trace": trace}, frames=2).frames == ("src/m0:f0", "src/m1:f1")
+
+
+def test_a_payload_without_fields_has_the_default_signature() -> None:
+    signature = compute({})
+    assert (signature.error_type, signature.message, signature.frames, signature.selector) == ("Error", "", (), None)
+    assert signature.canonical == "Error\n"
+
+
+def test_the_sql_udf_form_is_the_same_id() -> None:
+    details = {"error_type": "TimeoutError", "message": "Timeout 30000ms exceeded", "stack_trace": "x.py:f",
+               "selector": " #pay  now "}
+    assert signature_id("TimeoutError", "Timeout 30000ms exceeded", "x.py:f", " #pay  now ") == compute(details).id
+    assert compute(details).selector == "#pay now"
