@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import requests
 
 from argus_streams.errors import ArgusStreamsError
-from argus_streams.settings import STACK_ENV_VAR, Settings
+from argus_streams.settings import DEFAULT_TOPIC_PREFIX, STACK_ENV_VAR, Settings
 from argus_streams.stack.base import REPO_ROOT
 
 # Job name -> the file `flink run -py` runs; each is also a `JOB_NAME` in the web UI.
@@ -26,6 +27,7 @@ JOBS: dict[str, Path] = {
     "knowledge-graph": REPO_ROOT / "jobs" / "knowledge_graph.py",
 }
 SUBMIT_TIMEOUT_S = 300
+ENDED_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})  # every other state holds slots and reads topics
 _JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")
 
 
@@ -39,6 +41,40 @@ class JobInfo:
     name: str
     state: str
     start_time: int
+
+
+def default_group(name: str) -> str:
+    """The consumer group a job reads with unless `--group-id` says otherwise."""
+    return f"argus-flink-{name}"
+
+
+def flink_job_name(name: str, group_id: str | None = None, topic_prefix: str = DEFAULT_TOPIC_PREFIX) -> str:
+    """The job's name in Flink (the web UI, `job list`, the metrics' job_name): `argus-<name>`, with the consumer
+    group and the topic prefix when they are not the defaults, so that two instances that read other topics or
+    with another group are told apart, and one that reads the same is found."""
+    extra = []
+    if group_id and group_id != default_group(name):
+        extra.append(f"group {group_id}")
+    if topic_prefix != DEFAULT_TOPIC_PREFIX:
+        extra.append(f"prefix {topic_prefix}")
+    return f"argus-{name}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def intended_name(settings: Settings, name: str, job_args: tuple[str, ...] = ()) -> str:
+    """The Flink name `submit(settings, name, job_args=job_args)` would give the job (see `flink_job_name`)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--group-id")
+    parser.add_argument("--topic-prefix")
+    known, _ = parser.parse_known_args(list(job_args))
+    return flink_job_name(name, known.group_id or default_group(name), known.topic_prefix or settings.topic_prefix)
+
+
+def running_as(settings: Settings, flink_name: str) -> str | None:
+    """The id of a job of this Flink name that has not ended (running, restarting, starting ...), if any."""
+    for job in list_jobs(settings):
+        if job.name == flink_name and job.state not in ENDED_STATES:
+            return job.id
+    return None
 
 
 def _flink_bin() -> Path:

@@ -34,6 +34,7 @@ from argus_streams import dlq
 from argus_streams.alerts import AlertSender, alert_new_rows
 from argus_streams.batching import MicroBatcher
 from argus_streams.events import DEFAULT_TOPIC_PREFIX, ArgusEvent, EventType, topic_for
+from argus_streams.flink_jobs import flink_job_name
 from argus_streams.flink_kit import (
     OUT_RECORD_TYPE,
     RECORD_TYPE,
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     env = create_env(args.parallelism)
     build_pipeline(env, job_settings(args), group_id=args.group_id, schema=args.review_schema)
-    env.execute(JOB_NAME)
+    env.execute(flink_job_name("dlq", args.group_id, job_settings(args).topic_prefix))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from argus_streams import dlq
 from argus_streams.errors import EventValidationError
 from argus_streams.events import ArgusEvent, EventType, topic_for
+from argus_streams.flink_jobs import flink_job_name
 from argus_streams.flink_kit import (
     DLQ_TAG,
     OUT_RECORD_TYPE,
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     # ARGUS_LLM_* of the submitting environment (never job arguments, which the web UI shows).
     build_pipeline(env, job_settings(args), group_id=args.group_id, healer=not args.without_healer,
                    llm=LLMSettings.from_env())
-    env.execute(JOB_NAME)
+    env.execute(flink_job_name("healing", args.group_id, job_settings(args).topic_prefix))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from argus_streams.codegraph.store import CodeGraphSink, created_statements, fai
 from argus_streams.codegraph.vectors import CodeVectorStore, VectorDiff
 from argus_streams.errors import OperationTimeout
 from argus_streams.events import EventType, topic_for
+from argus_streams.flink_jobs import flink_job_name
 from argus_streams.flink_kit import (
     DLQ_TAG,
     GRAPH_RETRY,
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
     env = create_env(args.parallelism)
     build_pipeline(env, settings, group_id=args.group_id, embeddings=args.embeddings)
-    env.execute(JOB_NAME)
+    env.execute(flink_job_name("knowledge-graph", args.group_id, job_settings(args).topic_prefix))
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from argus_streams import flink_jobs
 from argus_streams.topics import catalog
 
 
@@ -64,3 +66,24 @@ def test_job_list_and_a_bad_job_name(stack, prefix) -> None:  # noqa: ANN001
     assert all(len(line.split()) >= 3 for line in listed.stdout.splitlines())  # id, state, name per job
     bad = run(stack, prefix, "job", "submit", "no-such-job")
     assert bad.returncode != 0 and "unknown job 'no-such-job'" in bad.stderr + bad.stdout
+
+
+def test_job_submit_is_idempotent_and_the_name_says_group_and_prefix(stack, prefix) -> None:  # noqa: ANN001
+    """Re-running `job submit` starts nothing twice: the job of the same name, consumer group and topic prefix
+    is found ("already running as <id>", exit 0); its Flink name carries the group and prefix it reads with."""
+    args = ("job", "submit", "failures", "--", "--group-id", f"{prefix}-cli", "--graph", prefix)
+    first = run(stack, prefix, *args)
+    assert first.returncode == 0, first.stderr
+    job_id = re.search(r"failures: submitted as ([0-9a-f]{32})", first.stdout).group(1)
+    try:
+        again = run(stack, prefix, *args)
+        assert again.returncode == 0, again.stderr
+        assert f"failures: already running as {job_id}" in again.stdout and "submitted" not in again.stdout
+        restore = run(stack, prefix, "job", "submit", "failures", "--from", "/nowhere", *args[3:])
+        assert restore.returncode == 2 and f"already running as {job_id}" in restore.stderr
+        listed = run(stack, prefix, "job", "list").stdout.splitlines()
+        mine = [line for line in listed if f"group {prefix}-cli" in line and "CANCEL" not in line]
+        assert len(mine) == 1 and mine[0].startswith(job_id), listed
+        assert mine[0].endswith(f"argus-failures (group {prefix}-cli, prefix {prefix})")
+    finally:
+        flink_jobs.cancel(stack.settings(), job_id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from argus_streams.healing import locator
-from argus_streams.healing.budget import HEAL_CPU_BUDGET_S
+from argus_streams.healing.budget import Deadline
 from argus_streams.healing.css import is_generated_class, is_generated_id, select
 from argus_streams.healing.locator import (
     AMBIGUITY_MARGIN,
@@ -271,17 +270,17 @@ def test_heal_never_raises_on_garbage(details: Any) -> None:
     assert result.status in ("healed", "unhealable") and result.reason
 
 
-def test_huge_snapshot_is_cut_and_fast() -> None:
-    """A snapshot is read up to dom.MAX_ELEMENTS elements: a target among them heals within the CPU budget
-    and the reason says the snapshot was cut; one past them is not seen."""
+def test_huge_snapshot_is_cut() -> None:
+    """A snapshot is read up to dom.MAX_ELEMENTS elements: a target among them heals and the reason says the
+    snapshot was cut; one past them is not seen."""
     rows = "".join(f"<div class='row'><span>Item {n}</span><button class='buy'>Buy</button></div>" for n in range(5000))
     target = "<button data-testid='checkout-now'>Checkout</button>"
-    start = time.process_time()
-    result = heal({"selector": "[data-testid=checkout]", "dom_snapshot": page(f"<main>{target}{rows}</main>")})
-    assert time.process_time() - start < HEAL_CPU_BUDGET_S + 0.05
+    result = heal({"selector": "[data-testid=checkout]", "dom_snapshot": page(f"<main>{target}{rows}</main>")},
+                  deadline=Deadline(2.0))  # the 100 ms a record is bench/healing_cpu.py's to measure
     assert result.status == "healed" and result.selector == "[data-testid=checkout-now]"
     assert "truncated" in result.reason
-    result = heal({"selector": "[data-testid=checkout]", "dom_snapshot": page(f"<main>{rows}{target}</main>")})
+    result = heal({"selector": "[data-testid=checkout]", "dom_snapshot": page(f"<main>{rows}{target}</main>")},
+                  deadline=Deadline(2.0))
     assert result.status == "unhealable" and "truncated" in result.reason
 
 
