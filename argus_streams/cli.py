@@ -14,9 +14,10 @@ from argus_streams.settings import Settings
 
 
 def _stack(args: argparse.Namespace):  # noqa: ANN202 - imported lazily: the stack pulls in every client
+    from argus_streams.stack.base import StackLayout
     from argus_streams.stack.manager import Stack
 
-    return Stack(only=tuple(args.only) if getattr(args, "only", None) else None)
+    return Stack(StackLayout.from_env(), only=tuple(args.only) if getattr(args, "only", None) else None)
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -15,10 +15,16 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from argus_streams.events import DEFAULT_TOPIC_PREFIX
-from argus_streams.stack.base import DEFAULT_STATE_DIR
+from argus_streams.stack.base import DEFAULT_STATE_DIR, STACK_DIR_VAR
 
 STACK_ENV_VAR = "ARGUS_STACK_ENV"
 DEFAULT_STACK_ENV = DEFAULT_STATE_DIR / "stack.env"
+
+
+def default_stack_env() -> Path:
+    """The `stack.env` of the stack `ARGUS_STACK_DIR` names, else of the default stack."""
+    folder = os.environ.get(STACK_DIR_VAR)
+    return Path(folder) / "stack.env" if folder else DEFAULT_STACK_ENV
 
 
 class Settings(BaseSettings):
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, stack_env: Path | None = None, **overrides: Any) -> Settings:
         """Settings from the environment, completed by the local stack's `stack.env` when present."""
-        env_file = stack_env or Path(os.environ.get(STACK_ENV_VAR, DEFAULT_STACK_ENV))
+        env_file = stack_env or Path(os.environ.get(STACK_ENV_VAR) or default_stack_env())
         return cls(_env_file=env_file if env_file.is_file() else None, **overrides)  # type: ignore[call-arg]
 
     @classmethod

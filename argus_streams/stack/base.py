@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from argus_streams.errors import ServiceStartError
+from argus_streams.errors import ConfigurationError, ServiceStartError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".state" / "stack"
 DEFAULT_HEALTH_TIMEOUT_S = 120.0
+# A second stack beside the default one (another checkout, the test suite's): its folder and port offset.
+STACK_DIR_VAR = "ARGUS_STACK_DIR"
+PORT_OFFSET_VAR = "ARGUS_STACK_PORT_OFFSET"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,18 @@ class StackLayout:
 
     def data_dir(self, service: str) -> Path:
         return self.state_dir / "data" / service
+
+    @classmethod
+    def from_env(cls) -> StackLayout:
+        """The stack the CLI acts on: `ARGUS_STACK_DIR` (default .state/stack) with every port moved by
+        `ARGUS_STACK_PORT_OFFSET` (default 0)."""
+        raw_offset = os.environ.get(PORT_OFFSET_VAR, "0").strip() or "0"
+        try:
+            offset = int(raw_offset)
+        except ValueError:
+            raise ConfigurationError(f"{PORT_OFFSET_VAR}={raw_offset!r} is not a whole number") from None
+        state_dir = Path(os.environ.get(STACK_DIR_VAR) or DEFAULT_STATE_DIR)
+        return cls(state_dir=state_dir, ports=Ports().shifted(offset))
 
     def ensure_dirs(self) -> None:
         for folder in (self.logs_dir, self.run_dir, self.state_dir / "data"):
@@ -144,6 +159,10 @@ class Service(ABC):
     def after_healthy(self) -> None:
         """Work that needs the server up (users, topics, indexes); idempotent."""
 
+    def failure_log(self) -> Path:
+        """The log that says why a start failed (a server whose daemons log elsewhere names that file)."""
+        return self.log_path
+
     # Shared behaviour ----------------------------------------------------------------------------
     @property
     def log_path(self) -> Path:
@@ -203,9 +222,9 @@ class Service(ABC):
             if self.healthy():
                 return
             if not self.is_running():
-                raise ServiceStartError(f"{self.name}: the server exited during start-up (log: {self.log_path})")
+                raise ServiceStartError(f"{self.name}: the server exited during start-up (log: {self.failure_log()})")
             time.sleep(0.3)
-        raise ServiceStartError(f"{self.name}: not healthy after {timeout:.0f}s (log: {self.log_path})")
+        raise ServiceStartError(f"{self.name}: not healthy after {timeout:.0f}s (log: {self.failure_log()})")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the process this stack started (never anything else); True if one was stopped."""

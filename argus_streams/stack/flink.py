@@ -27,6 +27,7 @@ PLUGINS_DIR = REPO_ROOT / "target" / "flink-plugins"
 # default to $USER, which is empty in some shells.
 IDENT = "argus"
 DAEMONS = ("standalonesession", "taskexecutor")
+DAEMON_NAMES = {"standalonesession": "JobManager", "taskexecutor": "TaskManager"}
 WATCHDOG = Path(__file__).with_name("flink_watchdog.sh")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -248,10 +249,19 @@ class FlinkService(Service):
         while pid_alive(launcher) and time.monotonic() < deadline:
             time.sleep(0.2)
         if not self.is_running():
-            raise ServiceStartError(
-                f"{self.name}: start-cluster.sh did not start both daemons (log: {self.log_path})"
-            )
+            missing = " and the ".join(DAEMON_NAMES[d] for d in DAEMONS if not self._live(d))
+            raise ServiceStartError(f"{self.name}: the {missing} did not start (log: {self.failure_log()})")
         self._start_watchdog()
+
+    def failure_log(self) -> Path:
+        """The log of the first daemon that is not running, when that daemon wrote one; else start-cluster.sh's
+        output (a configuration the scripts refuse never starts a JVM, and the scripts say why there)."""
+        for daemon in DAEMONS:
+            if not self._live(daemon):
+                logs = sorted((self.layout.logs_dir / "flink").glob(f"flink-{IDENT}-{daemon}-*.log"),
+                              key=lambda path: path.stat().st_mtime)
+                return logs[-1] if logs else self.log_path
+        return self.log_path
 
     @property
     def _watchdog_pid_path(self) -> Path:

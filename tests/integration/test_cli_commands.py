@@ -10,12 +10,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import redis
+
 from argus_streams import flink_jobs
+from argus_streams.stack.base import PORT_OFFSET_VAR, STACK_DIR_VAR
 from argus_streams.topics import catalog
 
 
 def run(stack, prefix: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
-    env = {**os.environ, "ARGUS_STACK_ENV": str(stack.layout.secrets_file), "ARGUS_TOPIC_PREFIX": prefix}
+    offset = stack.layout.ports.kafka - 9092  # the test stack's ports are the defaults moved by this
+    env = {**os.environ, "ARGUS_TOPIC_PREFIX": prefix, STACK_DIR_VAR: str(stack.layout.state_dir),
+           PORT_OFFSET_VAR: str(offset)}
+    env.pop("ARGUS_STACK_ENV", None)  # the settings come from the stack ARGUS_STACK_DIR names
     return subprocess.run([sys.executable, "-m", "argus_streams.cli", *args], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120, check=False)
 
@@ -87,3 +94,47 @@ def test_job_submit_is_idempotent_and_the_name_says_group_and_prefix(stack, pref
         assert mine[0].endswith(f"argus-failures (group {prefix}-cli, prefix {prefix})")
     finally:
         flink_jobs.cancel(stack.settings(), job_id)
+
+
+@pytest.mark.faults  # it stops and starts FalkorDB
+def test_status_up_and_down_as_commands(stack, prefix) -> None:  # noqa: ANN001
+    """`status`, `up` and `down` act on the stack ARGUS_STACK_DIR and ARGUS_STACK_PORT_OFFSET name: here the
+    test stack. `up` on a running stack restarts nothing; `down --only` stops one server, whose data the next
+    `up` brings back; `status` exits 3 while a service is down."""
+    status = run(stack, prefix, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    rows = {row["name"]: row for row in json.loads(status.stdout)}
+    assert set(rows) == {"falkordb", "postgres", "kafka", "neo4j", "flink"}
+    assert all(row["running"] and row["healthy"] for row in rows.values()), rows
+    assert f":{stack.layout.ports.kafka} " in rows["kafka"]["endpoint"]
+    assert rows["flink"]["log"] == str(stack.layout.logs_dir / "flink.log")
+    pids = {service.name: service.pid() for service in stack.services}
+
+    up = run(stack, prefix, "up")
+    assert up.returncode == 0, up.stderr
+    assert {line.split()[0] for line in up.stdout.splitlines() if line.split()[1:2] == ["up"]} == set(rows)
+    assert {service.name: service.pid() for service in stack.services} == pids, "up restarted a running server"
+
+    falkordb = stack.service("falkordb")
+    cache = redis.Redis.from_url(stack.settings().falkordb_url.get_secret_value())
+    cache.set(f"{prefix}:kept", "across down and up")
+    cache.close()
+    down = run(stack, prefix, "down", "--only", "falkordb")
+    assert down.returncode == 0 and down.stdout.split() == ["falkordb", "stopped"], down.stdout + down.stderr
+    assert falkordb.pid() is None and pids["falkordb"] not in {s.pid() for s in stack.services}
+    halfway = run(stack, prefix, "status")
+    assert halfway.returncode == 3
+    states = dict(line.split()[:2] for line in halfway.stdout.splitlines())
+    assert states == {**{name: "healthy" for name in rows}, "falkordb": "stopped"}, halfway.stdout
+    again = run(stack, prefix, "down", "--only", "falkordb")
+    assert again.stdout.split() == ["falkordb", "was", "not", "running"], again.stdout
+
+    back = run(stack, prefix, "up", "--only", "falkordb")
+    assert back.returncode == 0, back.stderr
+    assert falkordb.is_running() and falkordb.healthy()
+    cache = redis.Redis.from_url(stack.settings().falkordb_url.get_secret_value())
+    try:
+        assert cache.get(f"{prefix}:kept") == b"across down and up"
+    finally:
+        cache.close()
+    assert run(stack, prefix, "status").returncode == 0

@@ -1,16 +1,19 @@
-"""`down` leaves no process behind: every server, both Flink JVMs and every Python worker, including
+"""`argus-streams down` leaves no process behind: every server, both Flink JVMs and every Python worker, including
 workers too busy to notice their TaskManager going away (issue 14 saw `down` leave 17 busy workers at full
 CPU). It stops the whole test stack, so it runs after everything else (tests/conftest.py orders it)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from argus_streams import flink_jobs
+from argus_streams.stack.base import PORT_OFFSET_VAR, STACK_DIR_VAR, Ports
 from argus_streams.stack.flink import python_workers
 
 pytestmark = pytest.mark.stops_stack
@@ -82,7 +85,14 @@ def test_down_stops_every_process_busy_python_workers_included(stack, settings, 
     # FalkorDB (redis) rewrites its command line: its pid and its children are found from its pid file
     before = processes_of(stack.layout.state_dir) | descendants({pid for pid in daemons.values() if pid})
     assert set(busy) <= before
-    stack.down(report=lambda line: print(f"[down] {line}"))
+    env = {**os.environ, STACK_DIR_VAR: str(stack.layout.state_dir),
+           PORT_OFFSET_VAR: str(stack.layout.ports.kafka - Ports().kafka)}
+    down = subprocess.run([sys.executable, "-m", "argus_streams.cli", "down"], env=env, capture_output=True,
+                          text=True, timeout=180, check=False)  # as a user runs it
+    print(down.stdout, down.stderr)
+    assert down.returncode == 0
+    assert {line.split()[0]: " ".join(line.split()[1:]) for line in down.stdout.splitlines()} == {
+        service.name: "stopped" for service in stack.services}
     deadline = time.monotonic() + 15  # killed processes are reaped by their new parent
     while any(alive(pid) for pid in before) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -46,3 +46,22 @@ def test_a_server_that_dies_at_start_names_its_log(tmp_path: Path) -> None:
     with pytest.raises(ServiceStartError, match=r"falkordb: the server exited during start-up \(log: .*falkordb.log\)"):
         service.wait_healthy(timeout=20)
     service.stop()
+
+
+def test_the_cli_acts_on_the_stack_the_environment_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argus_streams.errors import ConfigurationError
+    from argus_streams.settings import default_stack_env
+    from argus_streams.stack.base import DEFAULT_STATE_DIR, PORT_OFFSET_VAR, STACK_DIR_VAR
+
+    monkeypatch.delenv(STACK_DIR_VAR, raising=False)
+    monkeypatch.delenv(PORT_OFFSET_VAR, raising=False)
+    assert StackLayout.from_env() == StackLayout(state_dir=DEFAULT_STATE_DIR, ports=Ports())
+    assert default_stack_env() == DEFAULT_STATE_DIR / "stack.env"
+    monkeypatch.setenv(STACK_DIR_VAR, str(tmp_path))
+    monkeypatch.setenv(PORT_OFFSET_VAR, "20000")
+    layout = StackLayout.from_env()
+    assert layout.state_dir == tmp_path and layout.ports.kafka == 29092 and layout.ports.flink_metrics == 29249
+    assert default_stack_env() == tmp_path / "stack.env"
+    monkeypatch.setenv(PORT_OFFSET_VAR, "10k")
+    with pytest.raises(ConfigurationError, match="ARGUS_STACK_PORT_OFFSET='10k' is not a whole number"):
+        StackLayout.from_env()
