@@ -55,6 +55,13 @@ def test_bad_input_raises_typed_errors(raw: bytes, error: type[Exception]) -> No
         parse_run(raw)
 
 
+def test_an_event_of_another_type_says_which() -> None:
+    """The message is the dead letter's error_message."""
+    with pytest.raises(UnexpectedEventType) as info:
+        parse_run(demo_stream()[0].to_bytes())
+    assert str(info.value) == "event_type 'codebase.ingested' is not read by the failure job"
+
+
 def test_missing_payload_field_is_rejected() -> None:
     event = failed_event(random.Random(3), tenant="t", suite="s", test="x", signature_id=1, run=1)
     payload = {k: v for k, v in event.payload.items() if k != "run_id"}
@@ -257,3 +264,45 @@ def test_tenant_failures_rows_are_the_hand_derived_graph() -> None:
     assert {key: value for key, value in tests.items() if expected_flakiness[key] is not None} == \
         {key: value for key, value in expected_flakiness.items() if value is not None}
     assert all(row["tenant_id"] == tenant for row in rows)
+
+
+def test_tenant_failures_rows_of_a_hand_written_sequence() -> None:
+    """Every field of every row kind, for runs written out by hand (values derived by reading the spec)."""
+    from argus_streams.failures import TestRun
+
+    def run(event_id: str, test: str, at: str, failed: bool = True, signature: str | None = "v1:s",
+            error_type: str | None = "TimeoutError", message: str | None = "late", suite: str = "s1") -> TestRun:
+        return TestRun(event_id=event_id, tenant_id="acme", suite_id=suite, test_id=test, run_id=f"r-{event_id}",
+                       build="b1", failed=failed, at=at, signature=signature, error_type=error_type,
+                       message=message)
+
+    failures, pending = TenantFailures("acme", {}), {}
+    for item in [run("e1", "t1", "2026-01-01T00:00:02.000000Z"),
+                 run("e2", "t1", "2026-01-01T00:00:01.000000Z", message="earlier"),
+                 run("e3", "t2", "2026-01-01T00:00:03.000000Z", suite="s2"),
+                 run("e4", "t1", "2026-01-01T00:00:04.000000Z", failed=False, signature=None, error_type=None,
+                     message=None)]:
+        pending.update(failures.record(item))
+    # a failed test.executed has no signature: it changes the test's history only
+    executed_failed = run("e5", "t3", "2026-01-01T00:00:05.000000Z", signature=None, error_type=None, message=None)
+    assert failures.record(executed_failed) == {"t\x1fs1\x1ft3": ("test", "s1", "t3")}
+    assert sorted(pending) == ["e\x1fv1:s\x1ft1", "e\x1fv1:s\x1ft2", "f\x1fv1:s", "t\x1fs1\x1ft1", "t\x1fs2\x1ft2"]
+    rows = sorted(failures.rows({"t\x1fgone\x1fx": ("test", "gone", "x"), **pending}),  # expired keys are skipped
+                  key=lambda row: (row["kind"], row.get("test_id", "")))
+    assert rows == [
+        {"kind": "edge", "tenant_id": "acme", "signature": "v1:s", "test_id": "t1", "suite_id": "s1",
+         "edge_count": 2, "edge_last_seen": "2026-01-01T00:00:02.000000Z"},
+        {"kind": "edge", "tenant_id": "acme", "signature": "v1:s", "test_id": "t2", "suite_id": "s2",
+         "edge_count": 1, "edge_last_seen": "2026-01-01T00:00:03.000000Z"},
+        {"kind": "failure", "tenant_id": "acme", "signature": "v1:s", "count": 3,
+         "first_seen": "2026-01-01T00:00:01.000000Z", "last_seen": "2026-01-01T00:00:03.000000Z",
+         "error_type": "TimeoutError", "sample_message": "earlier"},
+        # t1 failed and passed on build b1: flaky on 1 of 1 builds; 3 events counted
+        {"kind": "test", "tenant_id": "acme", "suite_id": "s1", "test_id": "t1", "flakiness": 1.0, "seq": 3},
+        {"kind": "test", "tenant_id": "acme", "suite_id": "s2", "test_id": "t2", "flakiness": 0.0, "seq": 1},
+    ]
+    # no error type and no message are empty strings in the graph, not None
+    blank = TenantFailures("acme", {})
+    changed = blank.record(run("e6", "t1", "2026-01-01T00:00:06.000000Z", error_type="", message=None))
+    failure_row = next(row for row in blank.rows(changed) if row["kind"] == "failure")
+    assert failure_row["error_type"] == "" and failure_row["sample_message"] == ""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 
-from argus_streams.events import EventType
+import pytest
+
+from argus_streams.events import ArgusEvent, EventType
 from argus_streams.healing import decisions
+from argus_streams.healing.budget import HealingInputError
 from argus_streams.samples import failed_event
 
 HEALABLE = {"error_type": "TimeoutError", "selector": "#place-order", "stack_trace": "",
@@ -87,3 +90,117 @@ def test_eviction_threshold() -> None:
     assert not decisions.should_evict(0, 2)  # too few tries to judge
     assert decisions.should_evict(1, 2)
     assert not decisions.should_evict(2, 2)
+
+
+# Golden values: the cache key is stored (7 days) and the event ids are what consumers dedupe by, so a change
+# to either orphans every cached fix or re-delivers every answer after a deploy. Hand-written, not recomputed.
+CAUSE = ArgusEvent(
+    event_id="11111111-1111-4111-8111-111111111111", event_type=EventType.TEST_FAILED,
+    timestamp="2026-12-01T10:00:00+00:00", source="runner", tenant_id="acme",
+    correlation_id="22222222-2222-4222-8222-222222222222",
+    payload={"test_id": "t-checkout", "test_suite_id": "s-shop", "run_id": "r1", "failure_details": HEALABLE},
+)
+SIGNATURE = "v1:5abf1a75a8f2340d84f0bf34"  # tests/unit/test_signature.py pins how it is computed
+KEY = "argus:fix:acme:v1:5abf1a75a8f2340d84f0bf34:c045de33aba55dea"  # sha256("#place-order")[:16]
+FIX = {"selector": "#place-order-btn", "strategy": "locator", "confidence": 0.82}
+
+
+def golden_failure() -> decisions.Failure:
+    examined = decisions.examine_failure(CAUSE)
+    assert examined == decisions.Failure(CAUSE, SIGNATURE, "locator_not_found", "#place-order")
+    return examined
+
+
+def test_cache_keys_are_pinned() -> None:
+    assert decisions.cache_key("acme", "v1:abc", "#place-order") == "argus:fix:acme:v1:abc:c045de33aba55dea"
+    # no selector and an empty one share the key of the empty string's hash
+    assert decisions.cache_key("acme", "v1:abc", None) == "argus:fix:acme:v1:abc:e3b0c44298fc1c14"
+    assert decisions.cache_key("acme", "v1:abc", "") == "argus:fix:acme:v1:abc:e3b0c44298fc1c14"
+    assert golden_failure().key == KEY
+
+
+def test_a_request_is_exactly_this_event() -> None:
+    request = decisions.on_failure(decisions.TestHealingState(), golden_failure(), None, now_ms=0)
+    assert request is not None
+    assert request.model_dump(mode="json") == {
+        "event_id": "b2a5e67f-6fc0-4511-b70b-bc1c63b1143f", "event_type": "healing.requested",
+        "timestamp": "2026-12-01T10:00:00Z", "source": "flink.healing", "tenant_id": "acme",
+        "correlation_id": "22222222-2222-4222-8222-222222222222",
+        "payload": {"test_id": "t-checkout", "test_suite_id": "s-shop", "signature": SIGNATURE,
+                    "failure_class": "locator_not_found", "cache_key": KEY, "failure_details": HEALABLE},
+        "metadata": {"caused_by": "11111111-1111-4111-8111-111111111111"},
+    }
+
+
+def test_a_cache_hit_is_exactly_this_answer_and_the_fix_is_then_in_use() -> None:
+    state = decisions.TestHealingState()
+    cached = {**FIX, "success_count": 3, "failure_count": 1, "created_at": "x"}
+    answer = decisions.on_failure(state, golden_failure(), cached, now_ms=0)
+    assert answer is not None
+    assert answer.model_dump(mode="json") == {
+        "event_id": "32bfa558-cd73-4cdb-b2e7-ce83faa31109", "event_type": "healing.completed",
+        "timestamp": "2026-12-01T10:00:00Z", "source": "flink.healing", "tenant_id": "acme",
+        "correlation_id": "22222222-2222-4222-8222-222222222222",
+        "payload": {"test_id": "t-checkout", "signature": SIGNATURE, "status": "healed", "source": "cache",
+                    "fix": FIX, "success_rate": 0.75, "cache_key": KEY},
+        "metadata": {"caused_by": "11111111-1111-4111-8111-111111111111"},
+    }
+    assert state.fix == decisions.FixInUse(KEY, SIGNATURE, cached)
+    assert state.in_flight == {}  # a cache hit asks nothing
+    assert decisions.on_executed(state, "acme", "failed") == [{
+        "op": "cache_outcome", "key": KEY, "passed": False, "tenant_id": "acme", "signature": SIGNATURE,
+        "fix": FIX}]
+    assert decisions.on_executed(state, "acme", "passed")[0]["passed"] is True
+    assert decisions.on_executed(state, "acme", "skipped") == []
+    assert decisions.on_executed(decisions.TestHealingState(), "acme", "failed") == []  # no fix was served
+
+
+def test_a_healed_answer_is_exactly_this_cache_write() -> None:
+    state = decisions.TestHealingState(in_flight={SIGNATURE: 10, "v1:other": 20})
+    completed = decisions.derived_event(EventType.HEALING_COMPLETED, CAUSE, {
+        "test_id": "t-checkout", "signature": SIGNATURE, "status": "healed", "source": "healer",
+        "fix": {**FIX, "reason": "same text"}, "cache_key": KEY}, ("answer",), source="flink.healer")
+    assert decisions.on_completed(state, completed) == [{
+        "op": "cache_set", "key": KEY, "fix": FIX, "ttl_s": 604_800, "tenant_id": "acme", "signature": SIGNATURE}]
+    assert state.in_flight == {"v1:other": 20}
+    assert state.fix == decisions.FixInUse(KEY, SIGNATURE, FIX)
+    for broken in (None, "#a", {"selector": "#a", "strategy": "locator"}):
+        bad = completed.model_copy(update={"payload": {**completed.payload, "fix": broken}})
+        with pytest.raises(HealingInputError) as error:
+            decisions.on_completed(decisions.TestHealingState(), bad)
+        assert str(error.value) == "payload.fix: a healed answer carries its fix (records.read_event checks it)"
+
+
+def test_in_flight_marks_expire_at_their_due_time_and_are_bounded() -> None:
+    failure = golden_failure()
+    state = decisions.TestHealingState(in_flight={SIGNATURE: 1000})
+    assert decisions.on_failure(state, failure, None, now_ms=999) is None
+    assert decisions.on_failure(state, failure, None, now_ms=1000) is not None  # due: asked again
+    assert state.in_flight == {SIGNATURE: 1000 + decisions.IN_FLIGHT_TIMEOUT_MS}
+    # expired marks of other signatures go; at the limit, the soonest to expire gives way
+    marks = {f"v1:{n}": 6000 - n for n in range(decisions.MAX_IN_FLIGHT)}  # v1:31 is the soonest due
+    state = decisions.TestHealingState(in_flight={**marks, "v1:gone": 3999, "v1:due-now": 4000})
+    assert decisions.on_failure(state, failure, None, now_ms=4000) is not None
+    assert len(state.in_flight) == decisions.MAX_IN_FLIGHT
+    last = f"v1:{decisions.MAX_IN_FLIGHT - 1}"
+    assert not {"v1:gone", "v1:due-now", last} & set(state.in_flight) and "v1:0" in state.in_flight
+    assert state.in_flight[SIGNATURE] == 4000 + decisions.IN_FLIGHT_TIMEOUT_MS
+    below = {f"v1:{n}": 5000 + n for n in range(decisions.MAX_IN_FLIGHT - 2)}
+    state = decisions.TestHealingState(in_flight={**below, "v1:due-now": 0})
+    decisions.on_failure(state, failure, None, now_ms=0)
+    # below the limit only the expired (due now) goes
+    assert state.in_flight == {**below, SIGNATURE: decisions.IN_FLIGHT_TIMEOUT_MS}
+
+
+def test_success_rate_counts_missing_outcomes_as_zero() -> None:
+    assert decisions.success_rate({}) is None
+    assert decisions.success_rate({"success_count": 2}) == 1.0
+    assert decisions.success_rate({"failure_count": 2}) == 0.0
+    assert decisions.success_rate({"success_count": 1, "failure_count": 3}) == 0.25
+
+
+def test_derived_event_ids_depend_on_every_part() -> None:
+    ids = {decisions.derived_event(EventType.HEALING_COMPLETED, CAUSE, {}, parts).event_id
+           for parts in [("cache", "e1"), ("cache", "e2"), ("request", "e1"), ("cache",)]}
+    assert len(ids) == 4
+    assert decisions.stable_id("a", "b") == "f04cdced-9736-469d-a610-3f08a4daaf8c"
