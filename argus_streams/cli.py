@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     lag.add_argument("--serve", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     lag.add_argument("--interval", type=float, default=15.0, metavar="S", help="--serve: refresh at most every S s")
     metrics = add("metrics", cmd_metrics, "the jobs' own counters, scraped from the cluster's Prometheus endpoints")
-    metrics.add_argument("--job", help="only this job (e.g. argus-failures)")
+    metrics.add_argument("--job", help="only this job, by its Flink name (e.g. argus-failures; `job list` shows them)")
     metrics.add_argument("--json", action="store_true")
     add("demo", cmd_demo, "bring the stack up and run the main flow on sample events")
     from argus_streams import cli_dlq

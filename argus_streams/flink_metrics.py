@@ -1,6 +1,6 @@
 """Read the jobs' own metrics back from the Flink cluster's Prometheus endpoints.
 
-    argus-streams metrics [--job argus-failures] [--json]
+    argus-streams metrics [--job 'argus-failures (group g, prefix p)'] [--json]
 
 The JobManager and the TaskManager each serve http://127.0.0.1:<port>/metrics from the range the stack
 renders (flink-conf/config.yaml). Our metrics are those in the `argus` group (argus_streams.job_metrics);
@@ -67,11 +67,24 @@ def _metric_name(family: str, labels: dict[str, str]) -> str:
     return name
 
 
+def job_names(layout: StackLayout, timeout_s: float) -> dict[str, str]:
+    """Job id -> the job's name, from the cluster's REST API. The reporter's `job_name` label has every
+    character outside [a-zA-Z0-9:_] replaced by `_`, so `argus-failures (group g, prefix p)` cannot be read
+    back from it."""
+    try:
+        with _NO_PROXY.open(f"http://{layout.host}:{layout.ports.flink_rest}/jobs/overview",
+                            timeout=timeout_s) as response:
+            return {job["jid"]: job["name"] for job in json.load(response)["jobs"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def job_metrics(layout: StackLayout, job: str | None = None, job_id: str | None = None,
                 timeout_s: float = 5.0) -> list[JobMetric]:
     """Our metrics of every running job (or of the job named `job`, or of `job_id`), summed over subtasks
     (the `*_last_ms` gauges: their maximum)."""
     totals: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
+    names = job_names(layout, timeout_s)
     for url in endpoints(layout):
         text = _scrape(url, timeout_s)
         if text is None:
@@ -80,7 +93,8 @@ def job_metrics(layout: StackLayout, job: str | None = None, job_id: str | None 
             if not family.name.startswith(OPERATOR_PREFIX):
                 continue
             for sample in family.samples:
-                job_name = sample.labels.get("job_name", "").replace("_", "-")
+                job_name = names.get(sample.labels.get("job_id", "")) or \
+                    sample.labels.get("job_name", "").replace("_", "-")
                 if job not in (None, job_name) or job_id not in (None, sample.labels.get("job_id")):
                     continue
                 ours = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in FLINK_LABELS))

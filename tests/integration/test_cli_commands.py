@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,78 @@ def test_status_up_and_down_as_commands(stack, prefix) -> None:  # noqa: ANN001
     finally:
         cache.close()
     assert run(stack, prefix, "status").returncode == 0
+
+
+def known_events() -> list:
+    """Eight runs in the minute 09:00 of 2026-11-01: suite s1 with 3 passed, 3 failed (one test.executed, two
+    test.failed) and 1 skipped; suite s2 with 1 passed."""
+    from argus_streams.samples import executed_event, failed_event
+
+    rng, minute = random.Random(11), datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    events = [executed_event(rng, tenant="acme", suite="s1", test=f"t{n}", run=n, status=status,
+                             when=minute + timedelta(seconds=5 * n))
+              for n, status in enumerate(["passed", "passed", "passed", "failed", "skipped"])]
+    events += [failed_event(rng, tenant="acme", suite="s1", test="t3", signature_id=0, run=10 + n,
+                            when=minute + timedelta(seconds=30 + n)) for n in range(2)]
+    events.append(executed_event(rng, tenant="acme", suite="s2", test="u1", run=20, status="passed",
+                                 when=minute + timedelta(seconds=50)))
+    return events
+
+
+def test_publish_job_metrics_and_sql_as_commands(stack, prefix, tmp_path: Path) -> None:  # noqa: ANN001
+    """publish -> the failure job -> `metrics` counts them; `sql run` answers over the same topics with rows
+    derived by hand; `sql list` and `sql ddl` show what sql/ holds."""
+    events = known_events()
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_text("".join(event.to_json() + "\n" for event in events))
+    published = run(stack, prefix, "publish", str(jsonl))
+    assert published.returncode == 0, published.stderr
+    counts = dict(line.split()[:2] for line in published.stdout.splitlines())
+    assert counts == {f"{prefix}.test.executed": "6", f"{prefix}.test.failed": "2", "total": "8"}
+
+    group = f"{prefix}-metrics"
+    submitted = run(stack, prefix, "job", "submit", "failures", "--", "--group-id", group, "--graph", prefix)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = re.search(r"failures: submitted as ([0-9a-f]{32})", submitted.stdout).group(1)
+    try:
+        name = f"argus-failures (group {group}, prefix {prefix})"
+        deadline, seen = time.monotonic() + 120, {}
+        while time.monotonic() < deadline:
+            shown = run(stack, prefix, "metrics", "--job", name, "--json")
+            assert shown.returncode == 0, shown.stderr
+            seen = {row["labels"].get("event_type"): row["value"] for row in json.loads(shown.stdout)
+                    if row["metric"] == "events"}
+            if seen == {"test_executed": 6.0, "test_failed": 2.0}:
+                break
+            time.sleep(2)
+        assert seen == {"test_executed": 6.0, "test_failed": 2.0}
+        table = run(stack, prefix, "metrics", "--job", name)
+        assert table.stdout.splitlines()[0].split() == ["JOB", "OPERATOR", "METRIC", "LABELS", "VALUE"]
+        assert run(stack, prefix, "metrics", "--job", "no-such-job", "--json").stdout.strip() == "[]"
+    finally:
+        flink_jobs.cancel(stack.settings(), job_id)
+
+    answered = run(stack, prefix, "sql", "run", "failure_rate_per_suite", "--topic-prefix", prefix,
+                   "--parallelism", "1")
+    assert answered.returncode == 0, answered.stderr
+    lines = answered.stdout.strip().splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == ["window_start", "window_end", "tenant_id", "test_suite_id", "passed",
+                                            "failed", "skipped", "failure_rate"]
+    assert [re.split(r"\s{2,}", line) for line in lines[1:-1]] == [
+        ["2026-11-01 09:00:00", "2026-11-01 09:01:00", "acme", "s1", "3", "3", "1", "0.5"],
+        ["2026-11-01 09:00:00", "2026-11-01 09:01:00", "acme", "s2", "1", "0", "0", "0.0"],
+    ]
+    assert lines[-1] == "(2 rows)"
+
+    listed = run(stack, prefix, "sql", "list")
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "dlq_inflow", "failure_rate_per_suite", "flaky_tests", "healing_outcomes", "ingestion_volume",
+        "top_failure_signatures"]
+    template = run(stack, prefix, "sql", "ddl", "--template")
+    assert template.stdout == (Path(__file__).parents[2] / "sql" / "ddl.sql").read_text()  # the file is current
+    out = tmp_path / "ddl.sql"
+    written = run(stack, prefix, "sql", "ddl", "--topic-prefix", prefix, "--out", str(out))
+    assert written.returncode == 0 and written.stdout.strip() == str(out)
+    assert out.stat().st_mode & 0o777 == 0o600  # it holds the broker password
+    ddl = out.read_text()
+    assert all(f"'topic' = '{spec.name}'" in ddl for spec in catalog(prefix))
