@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 
 from argus_streams.events import EventType
 from argus_streams.healing import decisions
@@ -17,7 +16,7 @@ NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'
 
 
 def request_for(dom: str):  # noqa: ANN201
-    failure = decisions.examine_failure(locator_failure("acme", "t1", "#place-order", dom, seed=random.randint(0, 99)))
+    failure = decisions.examine_failure(locator_failure("acme", "t1", "#place-order", dom, seed=7))
     assert isinstance(failure, decisions.Failure)
     request = decisions.on_failure(decisions.TestHealingState(), failure, None, now_ms=0)
     assert request is not None and request.event_type is EventType.HEALING_REQUESTED

@@ -1,0 +1,58 @@
+"""The healer's first strategy, history: a fix that healed the same signature before, read from the graph
+(FIXED_BY, written with each cached fix and each counted outcome). Real FalkorDB and Neo4j, no Flink."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argus_streams.graph_queries import neo4j_rows
+from argus_streams.healing import decisions
+from argus_streams.healing.healer import answer
+from argus_streams.healing.store import FixStore
+from argus_streams.samples import locator_failure
+
+# The button is gone from the DOM: the locator cannot heal this; only history can.
+NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
+FIX = {"selector": "#buy-now", "strategy": "locator", "confidence": 0.9}
+
+
+def request(tenant: str, seed: int = 1):  # noqa: ANN201
+    failure = decisions.examine_failure(locator_failure(tenant, "t-buy", "#place-order", NO_MATCH, seed=seed))
+    assert isinstance(failure, decisions.Failure)
+    event = decisions.on_failure(decisions.TestHealingState(), failure, None, now_ms=0)
+    assert event is not None
+    return failure, event
+
+
+def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(settings) -> None:  # noqa: ANN001
+    tenant, other = f"{settings.topic_prefix}-a", f"{settings.topic_prefix}-b"
+    failure, first = request(tenant)
+    _, elsewhere = request(other)
+
+    async def scenario() -> list:
+        store = FixStore(settings)
+        try:
+            before = await answer(first, store, None)  # nothing in the graph yet: the locator's answer
+            await store.apply({"op": "cache_set", "key": failure.key, "fix": FIX, "ttl_s": 600,
+                               "tenant_id": tenant, "signature": failure.signature})
+            after = await answer(request(tenant, seed=2)[1], store, None)
+            other_tenant = await answer(elsewhere, store, None)  # same signature, another tenant
+            for _ in range(2):  # two failed runs with the fix, none passed: it fails more often than it works
+                await store.apply({"op": "cache_outcome", "key": failure.key, "passed": False, "tenant_id": tenant,
+                                   "signature": failure.signature, "fix": FIX})
+            worn_out = await answer(request(tenant, seed=3)[1], store, None)
+            return [before, after, other_tenant, worn_out]
+        finally:
+            await store.close()
+
+    before, after, other_tenant, worn_out = (event.payload for event in asyncio.run(scenario()))
+    assert before["status"] == "unhealable" and before["reason"].startswith("locator: ")
+    assert after["status"] == "healed"
+    assert after["fix"] == {"selector": "#buy-now", "strategy": "history:locator", "confidence": 0.9}
+    assert other_tenant["status"] == "unhealable"  # a tenant never gets another tenant's fix
+    assert worn_out["status"] == "unhealable"
+    # The fix and its outcome counts are in Neo4j as well (the graph is synced to both stores).
+    rows = neo4j_rows(settings, "MATCH (f:Failure {tenant_id: $tenant})-[:FIXED_BY]->(x:Fix) "
+                                "RETURN f.signature AS signature, x.selector AS selector, x.success_count AS ok, "
+                                "x.failure_count AS failed", {"tenant": tenant})
+    assert rows == [{"signature": failure.signature, "selector": "#buy-now", "ok": 0, "failed": 2}]
