@@ -36,8 +36,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps([vars(row) for row in rows], indent=2))
     else:
         for row in rows:
-            state = "healthy" if row.healthy else ("running" if row.running else "stopped")
-            print(f"{row.name:<9} {state:<8} {row.endpoint}  log: {row.log}")
+            print(f"{row.name:<9} {row.state:<8} {row.endpoint}  log: {row.log}")
+            if row.detail:
+                print(f"          {row.detail}")
     return 0 if all(row.healthy for row in rows) else 3
 
 

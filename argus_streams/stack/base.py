@@ -96,6 +96,42 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def listening_pids(port: int) -> list[int]:
+    """Pids with a socket listening on `port` (IPv4 or IPv6), from /proc: empty when none is visible (a
+    process of another user hides its file descriptors)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    pids: list[int] = []
+    if not inodes:
+        return pids
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+def command_of(pid: int, limit: int = 100) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(arg.decode(errors="replace") for arg in argv if arg)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (0600 before any secret is in it)."""
     path.touch(mode=0o600, exist_ok=True)
@@ -186,21 +222,46 @@ class Service(ABC):
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def check_ports(self) -> None:
-        """Raise a one-line error when a port of this (stopped) service is taken by someone else."""
+    def is_own_process(self, pid: int) -> bool:
+        """A process of this stack: it runs in, or its command line or environment names, the stack's state
+        folder (servers run in their data folder; their configs and FLINK_CONF_DIR live there; redis rewrites
+        its command line)."""
+        marker = str(self.layout.state_dir)
+        try:
+            if (os.readlink(f"/proc/{pid}/cwd") + "/").startswith(marker + "/"):
+                return True
+            return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes() or \
+                marker.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+
+    def check_ports(self) -> list[int]:
+        """Raise a one-line error naming the holder (pid and command) when a port of this (stopped) service is
+        taken by another process. Returns the pids of this stack's own processes that hold its ports (a server
+        whose pid file was lost, a daemon being restarted): those are not a conflict."""
+        own: set[int] = set()
         for port in self.ports():
-            if port_open(self.layout.host, port):
-                raise ServiceStartError(
-                    f"{self.name}: port {self.layout.host}:{port} is already taken by another process "
-                    f"(log: {self.log_path})"
-                )
+            if not port_open(self.layout.host, port):
+                continue
+            holders = listening_pids(port)
+            if holders and all(self.is_own_process(pid) for pid in holders):
+                own.update(holders)
+                continue
+            who = ", ".join(f"pid {pid} ({command_of(pid)})" for pid in holders) or "another process"
+            raise ServiceStartError(
+                f"{self.name}: port {self.layout.host}:{port} is already taken by {who} (log: {self.log_path})"
+            )
+        return sorted(own)
 
     def start(self) -> None:
         """Start the process unless it already runs; does not wait for health."""
         if self.is_running():
             return
         self.layout.ensure_dirs()
-        self.check_ports()
+        own = self.check_ports()
+        if own:  # this stack's own server, whose pid file is gone: adopt it rather than start a second one
+            self.pid_path.write_text(str(own[0]))
+            return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.prepare()
         with open(self.log_path, "ab") as log:

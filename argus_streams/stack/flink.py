@@ -28,6 +28,7 @@ PLUGINS_DIR = REPO_ROOT / "target" / "flink-plugins"
 IDENT = "argus"
 DAEMONS = ("standalonesession", "taskexecutor")
 DAEMON_NAMES = {"standalonesession": "JobManager", "taskexecutor": "TaskManager"}
+WATCHDOG_GRACE_S = 90.0  # a TaskManager the watchdog restarts takes ~10-20 s; `up` waits for it this long
 WATCHDOG = Path(__file__).with_name("flink_watchdog.sh")
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -239,7 +240,16 @@ class FlinkService(Service):
         """Render the config and run start-cluster.sh unless both daemons already run; does not wait."""
         if self.is_running():
             return
+        if self._live("standalonesession") and self._watchdog_pid() is not None:
+            # The TaskManager died and the watchdog is starting it again: wait for that, restart nothing.
+            deadline = time.monotonic() + WATCHDOG_GRACE_S
+            while time.monotonic() < deadline:
+                if self.is_running():
+                    return
+                time.sleep(0.5)
         self.stop()  # half a cluster (one JVM died) is restarted whole
+        for pid in self.check_ports():  # ours, yet in no pid file (a TaskManager the watchdog was starting)
+            os.kill(pid, signal.SIGKILL)
         for daemon in DAEMONS:  # stale lines would only bump the log file index
             self._pid_file(daemon).unlink(missing_ok=True)
         super().start()  # port checks, prepare(), then start-cluster.sh, which forks both JVMs and exits
@@ -276,13 +286,18 @@ class FlinkService(Service):
             )
         self._watchdog_pid_path.write_text(str(proc.pid))
 
-    def _stop_watchdog(self) -> None:
+    def _watchdog_pid(self) -> int | None:
+        """The watchdog's pid, if it runs (never a pid reused by someone else)."""
         try:
             pid = int(self._watchdog_pid_path.read_text())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (OSError, ValueError):
-            pid, cmdline = 0, b""
-        if pid and str(WATCHDOG).encode() in cmdline:  # never signal a pid reused by someone else
+            return None
+        return pid if str(WATCHDOG).encode() in cmdline and pid_alive(pid) else None
+
+    def _stop_watchdog(self) -> None:
+        pid = self._watchdog_pid()
+        if pid is not None:
             os.killpg(pid, signal.SIGTERM)
         self._watchdog_pid_path.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from argus_streams.admin import ensure_topics
+from argus_streams.errors import ServiceStartError
 from argus_streams.settings import Settings, read_env_file, write_env_file
 from argus_streams.stack.base import Service, StackLayout
 from argus_streams.stack.falkordb import FalkorDBService
@@ -40,6 +41,10 @@ class ServiceStatus:
     healthy: bool
     endpoint: str
     log: str
+    # healthy, running (not answering yet), starting (this stack's own processes hold its ports: a daemon
+    # being restarted), blocked (another process holds a port; `detail` names it), stopped
+    state: str = "stopped"
+    detail: str = ""
 
 
 class Stack:
@@ -125,10 +130,16 @@ class Stack:
             report(f"{service.name:<9} {'stopped' if stopped else 'was not running'}")
 
     def status(self) -> list[ServiceStatus]:
-        return [
-            ServiceStatus(
-                name=s.name, running=s.is_running(), healthy=s.is_running() and s.healthy(),
-                endpoint=s.endpoint(), log=str(s.log_path),
-            )
-            for s in self.services
-        ]
+        rows = []
+        for s in self.services:
+            running = s.is_running()
+            healthy = running and s.healthy()
+            state, detail = ("healthy" if healthy else "running"), ""
+            if not running:
+                try:
+                    state = "starting" if s.check_ports() else "stopped"
+                except ServiceStartError as exc:
+                    state, detail = "blocked", str(exc)
+            rows.append(ServiceStatus(name=s.name, running=running, healthy=healthy, endpoint=s.endpoint(),
+                                      log=str(s.log_path), state=state, detail=detail))
+        return rows

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from argus_streams import flink_jobs
+from argus_streams.stack import faults
 from argus_streams.stack.base import PORT_OFFSET_VAR, STACK_DIR_VAR
 from argus_streams.topics import catalog
 
@@ -216,3 +217,20 @@ def test_publish_job_metrics_and_sql_as_commands(stack, prefix, tmp_path: Path) 
     assert out.stat().st_mode & 0o777 == 0o600  # it holds the broker password
     ddl = out.read_text()
     assert all(f"'topic' = '{spec.name}'" in ddl for spec in catalog(prefix))
+
+
+@pytest.mark.faults  # it kills the TaskManager
+def test_up_waits_for_the_taskmanager_the_watchdog_restarts(stack, prefix) -> None:  # noqa: ANN001
+    """After a TaskManager crash the JobManager still holds the cluster's ports: `up` knows them as its own and
+    waits for the watchdog's new TaskManager instead of calling them taken (or restarting the cluster)."""
+    flink = stack.service("flink")
+    jobmanager = flink._live("standalonesession")
+    killed = faults.kill_taskmanager(stack)
+    status = {row["name"]: row for row in json.loads(run(stack, prefix, "status", "--json").stdout)}
+    assert status["flink"]["state"] in {"starting", "running", "healthy"}, status["flink"]  # not blocked
+    up = run(stack, prefix, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "already taken" not in up.stdout + up.stderr
+    assert flink._live("standalonesession") == jobmanager  # the same JobManager: nothing was restarted whole
+    assert flink._live("taskexecutor") and killed not in flink._live("taskexecutor")
+    assert flink.healthy()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,19 @@ import pytest
 from argus_streams.errors import ServiceStartError
 from argus_streams.stack.base import Ports, StackLayout
 from argus_streams.stack.falkordb import FalkorDBService
+
+
+def alive(pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state == "Z":
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def free_port() -> int:
@@ -29,9 +44,31 @@ def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
             service.start()
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"falkordb: port 127.0.0.1:{port} is already taken")
+    # the holder is named: this test process, its pid and command
+    assert message.startswith(f"falkordb: port 127.0.0.1:{port} is already taken by pid {os.getpid()} (")
+    assert "pytest" in message
     assert str(layout.logs_dir / "falkordb.log") in message
     assert not service.is_running()
+
+
+def test_a_server_of_this_stack_whose_pid_file_was_lost_is_adopted_not_a_conflict(tmp_path: Path) -> None:
+    layout = StackLayout(state_dir=tmp_path, ports=Ports(falkordb=free_port()))
+    first = FalkorDBService(layout, {"FALKORDB_PASSWORD": "x"})
+    first.start()
+    first.wait_healthy(timeout=20)
+    server = first.pid()
+    try:
+        first.pid_path.unlink()  # lost, as after a crash of the tool or a cleaned run folder
+        again = FalkorDBService(layout, {"FALKORDB_PASSWORD": "x"})
+        assert not again.is_running()
+        again.start()  # neither "port taken" nor a second server
+        again.wait_healthy(timeout=20)
+        assert again.pid() == server
+    finally:
+        stopped = FalkorDBService(layout, {"FALKORDB_PASSWORD": "x"}).stop()  # found again by its pid file
+        if server is not None and alive(server):
+            os.kill(server, 9)
+    assert stopped and server is not None and not alive(server)
 
 
 def test_a_server_that_dies_at_start_names_its_log(tmp_path: Path) -> None:
@@ -65,3 +102,15 @@ def test_the_cli_acts_on_the_stack_the_environment_names(tmp_path: Path, monkeyp
     monkeypatch.setenv(PORT_OFFSET_VAR, "10k")
     with pytest.raises(ConfigurationError, match="ARGUS_STACK_PORT_OFFSET='10k' is not a whole number"):
         StackLayout.from_env()
+
+
+def test_status_names_a_foreign_port_holder(tmp_path: Path) -> None:
+    from argus_streams.stack.manager import Stack
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        (row,) = Stack(StackLayout(state_dir=tmp_path, ports=Ports(falkordb=port)), only=("falkordb",)).status()
+    assert (row.state, row.running, row.healthy) == ("blocked", False, False)
+    assert f"port 127.0.0.1:{port} is already taken by pid {os.getpid()} (" in row.detail
