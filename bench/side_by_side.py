@@ -43,6 +43,7 @@ from argus_streams.signature import compute
 from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
 from argus_streams.stack.manager import Stack
 from bench import procstats
+from bench.chart import write_chart
 from bench.contenders import ensure_indexes, write_plan
 from bench.failures_throughput import FirstSeen, graph_total, verify, workload
 
@@ -562,6 +563,7 @@ def main() -> None:
                            "graph write", "neo4j": "flink and quix write Neo4j as well"},
     }, indent=2))
     print(f"results: {out}")
+    print(f"chart: {write_chart(out)}")
 
 
 if __name__ == "__main__":
