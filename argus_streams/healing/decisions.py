@@ -71,11 +71,16 @@ class FixInUse:
 
 @dataclass
 class TestHealingState:
-    """Per (tenant, test): requests in flight by signature (expiry ms) and the fix last served."""
+    """Per (tenant, test): requests in flight by signature (expiry ms), the cache key each asked for, and the
+    fix last served. Only an answer to a request in flight is cached, under the key the request derived."""
 
     __test__ = False
     in_flight: dict[str, int] = field(default_factory=dict)
     fix: FixInUse | None = None
+    asked: dict[str, str] = field(default_factory=dict)  # signature -> cache key of the request in flight
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"asked": {}, **state})  # states checkpointed before `asked` existed
 
 
 def success_rate(fix: dict[str, Any]) -> float | None:
@@ -111,6 +116,8 @@ def on_failure(state: TestHealingState, failure: Failure, cached: dict[str, Any]
     while len(state.in_flight) >= MAX_IN_FLIGHT:
         del state.in_flight[min(state.in_flight, key=state.in_flight.__getitem__)]
     state.in_flight[failure.signature] = now_ms + IN_FLIGHT_TIMEOUT_MS
+    state.asked = {sig: key for sig, key in state.asked.items() if sig in state.in_flight}
+    state.asked[failure.signature] = failure.key
     return derived_event(EventType.HEALING_REQUESTED, event, {
         "test_id": event.payload["test_id"], "test_suite_id": event.payload.get("test_suite_id"),
         "signature": failure.signature, "failure_class": failure.failure_class, "cache_key": failure.key,
@@ -119,18 +126,25 @@ def on_failure(state: TestHealingState, failure: Failure, cached: dict[str, Any]
 
 
 def on_completed(state: TestHealingState, completed: ArgusEvent) -> list[dict[str, Any]]:
-    """A healer's answer: clear the in-flight mark; a healed fix is cached (7 days) and recorded."""
+    """A healer's answer: clear the in-flight mark; a healed fix is cached (7 days) and recorded.
+
+    Only the answer to a request this state has in flight counts, and it is cached under the key that request
+    derived from (tenant, signature, selector): the event's own `cache_key` is never used, so an answer can
+    neither name another tenant's key nor a key that is not a fix. A duplicate answer, or one to no request
+    (forged, or its request expired), caches nothing and leaves the fix's counts alone."""
     payload = completed.payload
-    state.in_flight.pop(payload["signature"], None)
-    if payload.get("source") != "healer" or payload.get("status") != "healed" or not payload.get("cache_key"):
+    signature = payload["signature"]
+    state.in_flight.pop(signature, None)
+    key = state.asked.pop(signature, None)
+    if payload.get("source") != "healer" or payload.get("status") != "healed" or key is None:
         return []
     answered = payload.get("fix")
     if not isinstance(answered, dict) or any(k not in answered for k in FIX_FIELDS):
         raise HealingInputError("payload.fix", "a healed answer carries its fix (records.read_event checks it)")
     fix = {k: answered[k] for k in FIX_FIELDS}
-    state.fix = FixInUse(payload["cache_key"], payload["signature"], fix)
-    return [{"op": "cache_set", "key": payload["cache_key"], "fix": fix, "ttl_s": FIX_TTL_S,
-             "tenant_id": completed.tenant_id, "signature": payload["signature"]}]
+    state.fix = FixInUse(key, signature, fix)
+    return [{"op": "cache_set", "key": key, "fix": fix, "ttl_s": FIX_TTL_S,
+             "tenant_id": completed.tenant_id, "signature": signature}]
 
 
 def on_executed(state: TestHealingState, tenant_id: str, status: str) -> list[dict[str, Any]]:

@@ -299,8 +299,9 @@ def test_healing_completed_without_its_fix_is_a_data_error() -> None:
     record["payload"]["fix"] = None
     with pytest.raises(HealingInputError, match="payload.fix"):
         records.read_event(json.dumps(record).encode())
+    asking = decisions.TestHealingState(asked={record["payload"]["signature"]: "argus:fix:k"})
     with pytest.raises(HealingInputError):  # and the decision itself refuses it explicitly
-        decisions.on_completed(decisions.TestHealingState(), ArgusEvent.from_dict(record))
+        decisions.on_completed(asking, ArgusEvent.from_dict(record))
 
 
 @pytest.mark.parametrize("raw", RAW_BOMBS[:3])

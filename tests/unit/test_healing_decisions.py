@@ -155,20 +155,58 @@ def test_a_cache_hit_is_exactly_this_answer_and_the_fix_is_then_in_use() -> None
     assert decisions.on_executed(decisions.TestHealingState(), "acme", "failed") == []  # no fix was served
 
 
+def answer_to(signature: str = SIGNATURE, cache_key: str = KEY, **fields: object):  # noqa: ANN201
+    return decisions.derived_event(EventType.HEALING_COMPLETED, CAUSE, {
+        "test_id": "t-checkout", "signature": signature, "status": "healed", "source": "healer",
+        "fix": {**FIX, "reason": "same text"}, "cache_key": cache_key, **fields}, ("answer",), source="flink.healer")
+
+
 def test_a_healed_answer_is_exactly_this_cache_write() -> None:
-    state = decisions.TestHealingState(in_flight={SIGNATURE: 10, "v1:other": 20})
-    completed = decisions.derived_event(EventType.HEALING_COMPLETED, CAUSE, {
-        "test_id": "t-checkout", "signature": SIGNATURE, "status": "healed", "source": "healer",
-        "fix": {**FIX, "reason": "same text"}, "cache_key": KEY}, ("answer",), source="flink.healer")
+    state = decisions.TestHealingState()
+    assert decisions.on_failure(state, golden_failure(), None, now_ms=0) is not None
+    assert state.asked == {SIGNATURE: KEY}
+    state.in_flight["v1:other"] = 20
+    # the key is the one the request derived, whatever the answer says (here another tenant's)
+    completed = answer_to(cache_key="argus:fix:globex:v1:5abf1a75a8f2340d84f0bf34:c045de33aba55dea")
     assert decisions.on_completed(state, completed) == [{
         "op": "cache_set", "key": KEY, "fix": FIX, "ttl_s": 604_800, "tenant_id": "acme", "signature": SIGNATURE}]
-    assert state.in_flight == {"v1:other": 20}
+    assert state.in_flight == {"v1:other": 20} and state.asked == {}
     assert state.fix == decisions.FixInUse(KEY, SIGNATURE, FIX)
     for broken in (None, "#a", {"selector": "#a", "strategy": "locator"}):
+        asking = decisions.TestHealingState(asked={SIGNATURE: KEY})
         bad = completed.model_copy(update={"payload": {**completed.payload, "fix": broken}})
         with pytest.raises(HealingInputError) as error:
-            decisions.on_completed(decisions.TestHealingState(), bad)
+            decisions.on_completed(asking, bad)
         assert str(error.value) == "payload.fix: a healed answer carries its fix (records.read_event checks it)"
+
+
+def test_an_answer_to_no_request_caches_nothing() -> None:
+    """Forged, duplicated, or its request long expired: the fix cache and the fix's counts are left alone."""
+    state = decisions.TestHealingState()
+    assert decisions.on_completed(state, answer_to()) == []  # nothing asked: forged
+    assert decisions.on_completed(state, answer_to(cache_key="argus")) == []  # "argus" is the graph's own key
+    decisions.on_failure(state, golden_failure(), None, now_ms=0)
+    assert len(decisions.on_completed(state, answer_to())) == 1
+    assert decisions.on_completed(state, answer_to()) == []  # the duplicate
+    decisions.on_failure(state, golden_failure(), None, now_ms=0)  # asked again
+    assert decisions.on_completed(state, answer_to(signature="v1:another")) == []  # not what was asked
+    assert state.asked == {SIGNATURE: KEY}
+
+
+def test_asked_keys_follow_the_in_flight_marks() -> None:
+    state = decisions.TestHealingState(in_flight={"v1:old": 5}, asked={"v1:old": "argus:fix:acme:v1:old:x"})
+    decisions.on_failure(state, golden_failure(), None, now_ms=10)  # v1:old expired meanwhile
+    assert state.asked == {SIGNATURE: KEY} and set(state.in_flight) == {SIGNATURE}
+
+
+def test_a_state_checkpointed_before_asked_existed_restores() -> None:
+    import pickle
+
+    old = decisions.TestHealingState(in_flight={SIGNATURE: 99})
+    del old.__dict__["asked"]  # what an older version pickled
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.asked == {} and restored.in_flight == {SIGNATURE: 99}
+    assert decisions.on_completed(restored, answer_to()) == []  # its request's key is unknown: asked again later
 
 
 def test_in_flight_marks_expire_at_their_due_time_and_are_bounded() -> None:
