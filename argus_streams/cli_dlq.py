@@ -59,6 +59,12 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 # --- Output -----------------------------------------------------------------------------------------------------
 
 
+def printable(text: str, keep: str = "") -> str:
+    """`text` safe for a terminal: control and format characters (ANSI escapes, carriage returns, bidi
+    overrides) shown as their escape (`\\x1b`), never sent; a dead letter's fields are anyone's bytes."""
+    return "".join(ch if ch.isprintable() or ch in keep else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def _one_line(text: str, width: int) -> str:
     line = " ".join(text.split())
     return line if len(line) <= width else line[:width - 3] + "..."
@@ -70,7 +76,7 @@ def _position(row: FailedEvent) -> str:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], right: Sequence[int] = ()) -> str:
-    cells = [list(header)] + [[str(c) for c in row] for row in rows]
+    cells = [list(header)] + [[printable(str(c)) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = []
     for r in cells:
@@ -110,8 +116,8 @@ def format_row(row: FailedEvent) -> str:
         (f"value ({len(row.original_value)} bytes)",
          value if len(value) <= VALUE_PREVIEW else value[:VALUE_PREVIEW] + f"... ({len(value) - VALUE_PREVIEW} more)"),
     ]
-    body = "\n".join(f"{name + ':':<22}{text}" for name, text in lines)
-    traceback = "\n".join("    " + line for line in row.error_traceback.rstrip().splitlines())
+    body = "\n".join(f"{name + ':':<22}{printable(text)}" for name, text in lines)
+    traceback = "\n".join("    " + printable(line) for line in row.error_traceback.rstrip().splitlines())
     return f"{body}\ntraceback:\n{traceback}"
 
 

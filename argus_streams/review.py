@@ -323,8 +323,9 @@ ON CONFLICT (id) DO UPDATE SET
                            THEN EXCLUDED.error_traceback ELSE t.error_traceback END,
     retry_count = GREATEST(t.retry_count, EXCLUDED.retry_count),
     updated_at = now()
-WHERE EXCLUDED.first_failed_at < t.first_failed_at OR EXCLUDED.last_failed_at > t.last_failed_at
-   OR EXCLUDED.retry_count > t.retry_count
+WHERE t.tenant_id = EXCLUDED.tenant_id  -- a letter of another tenant that names this row's id changes nothing
+  AND (EXCLUDED.first_failed_at < t.first_failed_at OR EXCLUDED.last_failed_at > t.last_failed_at
+       OR EXCLUDED.retry_count > t.retry_count)
 RETURNING id, (xmax = 0) AS inserted
 """
 

@@ -5,6 +5,7 @@ Each test has its own PostgreSQL schema (and, through the `settings` fixture, it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -74,6 +75,19 @@ def test_the_same_dead_letter_twice_is_one_row_and_keeps_its_status(store: Revie
     assert (stored.first_failed_at, stored.last_failed_at, stored.error_type) == (T0, T0 + timedelta(minutes=3),
                                                                                   "KeyError")
     assert len(store.find(ReviewFilter())) == 1
+
+
+def test_a_letter_of_another_tenant_never_rewrites_a_row(store: ReviewStore) -> None:
+    (row,) = rows(dead_letter("argus.test.failed", 8))
+    store.upsert_many([row])
+    forged = dataclasses.replace(row, tenant_id="globex", error_type="Forged", error_message="mine now",
+                                 last_failed_at=T0 + timedelta(hours=1), retry_count=9)
+    assert store.upsert_many([forged]).updated == 0
+    stored = store.get(row.id)
+    assert stored is not None
+    assert (stored.tenant_id, stored.error_type, stored.last_failed_at, stored.retry_count) == \
+        ("acme", row.error_type, T0, row.retry_count)
+    assert store.get(row.id, tenant="globex") is None
 
 
 def test_filters_never_leak_across_tenants(store: ReviewStore) -> None:

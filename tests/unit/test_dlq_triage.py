@@ -69,3 +69,18 @@ def test_input_nested_deeper_than_the_interpreter_is_a_validation_error_and_stil
         ArgusEvent.from_json(deep)
     record = dlq.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key=None, value=deep)
     assert dlq.dead_letter(record, ValueError("x"), "test").payload["original_value"] == deep.decode()
+
+
+def test_dlq_list_and_show_never_send_a_letters_control_characters_to_the_terminal() -> None:
+    from argus_streams.cli_dlq import format_row, format_rows
+    from argus_streams.review import row_from_dead_letter
+
+    hostile = "\x1b[2J\x1b]0;pwned\x07fake\rline\u202eevil"
+    record = dlq.SourceRecord(topic="argus.test.failed", partition=1, offset=5, key=hostile,
+                              value=hostile.encode(), headers={"tenant_id": "acme", "source": hostile})
+    row = row_from_dead_letter(dlq.dead_letter(record, ValueError(hostile), "argus-flink-failures").to_bytes())
+    for text in (format_rows([row]), format_row(row)):
+        assert not any(ch in text for ch in "\x1b\x07\r\u202e"), repr(text)
+        assert "\\x1b[2J" in text
+    shown = format_row(row)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07fake\\rline\\u202eevil" in shown  # the key, escaped, nothing dropped
