@@ -2,7 +2,8 @@
 
 1. history: a fix that healed the same signature before (from the graph),
 2. locator: Healenium-style scoring of the DOM snapshot's elements (no LLM),
-3. llm: a Claude-compatible endpoint, only when ARGUS_LLM_BASE_URL is set.
+3. llm: a Claude-compatible endpoint, only when ARGUS_LLM_BASE_URL is set; its selector heals only if it
+   selects exactly one element of the failure's DOM snapshot.
 Any failure of a strategy is an `unhealable` answer with its reason, never a crash.
 """
 
@@ -13,9 +14,12 @@ import logging
 from typing import Any
 
 from argus_streams.events import ArgusEvent, EventType
-from argus_streams.healing.budget import HealingTimeout
+from argus_streams.healing import css
+from argus_streams.healing.budget import HEAL_CPU_BUDGET_S, Deadline, HealingTimeout
 from argus_streams.healing.decisions import derived_event
+from argus_streams.healing.dom import parse_dom
 from argus_streams.healing.llm import LLMSettings, heal_with_llm
+from argus_streams.healing.locator import MAX_DOM_CHARS
 from argus_streams.healing.locator import heal as heal_locator
 from argus_streams.healing.store import FixStore
 
@@ -48,7 +52,31 @@ async def answer(request: ArgusEvent, store: FixStore | None, llm: LLMSettings |
         fix = proposed.as_fix()
         if fix is None:
             reasons.append(f"llm: {proposed.reason}")
+        else:  # a model's answer is text: it heals only as a selector that picks one element of this page
+            problem = await asyncio.to_thread(unverified, fix["selector"], details)
+            if problem:
+                reasons.append(f"llm: proposed {fix['selector']!r}, but {problem}")
+                fix = None
     return completed_event(request, fix, reasons)
+
+
+def unverified(selector: str, details: dict[str, Any]) -> str | None:
+    """Why `selector` is no fix for the failure's DOM snapshot, or None when it is a CSS selector the healer
+    reads that selects exactly one element of it. Bounded by the healer's CPU budget."""
+    dom = details.get("dom_snapshot")
+    if not isinstance(dom, str) or not dom.strip():
+        return "there is no DOM snapshot to check it against"
+    deadline = Deadline(HEAL_CPU_BUDGET_S)
+    try:
+        css.parse_selector(selector)  # `selected` reads an unsupported selector as selecting nothing
+        found = css.selected(selector, parse_dom(dom[:MAX_DOM_CHARS], deadline), deadline)
+    except css.SelectorError as exc:
+        return f"it is not a CSS selector the healer can check ({exc})"
+    except HealingTimeout:
+        return "checking it against the DOM snapshot ran past the CPU budget"
+    if len(found) != 1:
+        return f"it selects {len(found)} elements of the DOM snapshot, not exactly one"
+    return None
 
 
 def completed_event(request: ArgusEvent, fix: dict[str, Any] | None, reasons: list[str]) -> ArgusEvent:

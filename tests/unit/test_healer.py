@@ -56,3 +56,20 @@ def test_a_slow_or_bad_llm_is_an_unhealable_answer_with_reasons() -> None:
 def test_without_llm_settings_the_locator_reason_is_given() -> None:
     completed = asyncio.run(answer(request_for(NO_MATCH), None, None))
     assert completed.payload["status"] == "unhealable" and completed.payload["reason"].startswith("locator:")
+
+
+def test_an_llm_selector_heals_only_if_it_selects_exactly_one_element_of_the_snapshot() -> None:
+    """The model's answer is text about a page it was shown: checked against that page before it is a fix."""
+    two = "<html><body><main><button class='buy'>Buy</button><button class='buy'>Buy now</button></main></body></html>"
+    cases = [
+        (NO_MATCH, "#checkout-button", "it selects 0 elements of the DOM snapshot, not exactly one"),
+        (two, ".buy", "it selects 2 elements of the DOM snapshot, not exactly one"),
+        (NO_MATCH, "text=Buy", "it is not a CSS selector the healer can check"),  # a Playwright engine, not CSS
+    ]
+    for dom, selector, why in cases:
+        reply = Text(f'{{"selector": "{selector}", "confidence": 0.9, "reason": "looks right"}}')
+        with ClaudeStandIn([reply]) as claude:
+            completed = asyncio.run(answer(request_for(dom), None, settings_for(claude)))
+        payload = completed.payload
+        assert payload["status"] == "unhealable" and "fix" not in payload, payload
+        assert f"llm: proposed {selector!r}, but {why}" in payload["reason"], payload["reason"]
