@@ -312,6 +312,20 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def private_java_args(command: list[str], argfile: Path) -> list[str]:
+    """`command` (a java_command) as `java @argfile`: everything after `java` goes into `argfile` (mode 0600
+    from creation), so secrets among the arguments never show in `ps`. The class path's `dir/*` entries are
+    listed jar by jar (the launcher does not expand wildcards read from a file). Delete the file after."""
+    args = list(command[1:])
+    if "-cp" in args:
+        at = args.index("-cp") + 1
+        args[at] = ":".join(str(jar) for entry in args[at].split(":")
+                            for jar in (sorted(Path(entry[:-2]).glob("*.jar")) if entry.endswith("/*") else [entry]))
+    quoted = ('"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"' for arg in args)
+    write_private(argfile, "\n".join(quoted) + "\n")
+    return [command[0], f"@{argfile}"]
+
+
 def java_command(
     classpath_dirs: Sequence[Path],
     main_class: str,

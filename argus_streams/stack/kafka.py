@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from argus_streams.errors import ConfigurationError, ServiceStartError
-from argus_streams.stack.base import REPO_ROOT, Service, StackLayout, java_command, port_open, write_private
+from argus_streams.stack.base import (
+    REPO_ROOT,
+    Service,
+    StackLayout,
+    java_command,
+    port_open,
+    private_java_args,
+    write_private,
+)
 
 KAFKA_JARS = REPO_ROOT / "target" / "kafka"
 MECHANISM = "SCRAM-SHA-512"
@@ -153,7 +161,12 @@ class KafkaService(Service):
             heap="256m",
             jvm_args=self._jvm_args(),
         )  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.data_dir, check=False)
+        argfile = self.layout.run_dir / "kafka-format.args"  # the SCRAM passwords: never on a command line
+        try:
+            result = subprocess.run(private_java_args(command, argfile), capture_output=True, text=True,
+                                    cwd=self.data_dir, check=False)
+        finally:
+            argfile.unlink(missing_ok=True)
         with open(self.log_path, "a") as log:
             log.write(result.stdout + result.stderr)
         if result.returncode != 0:

@@ -114,3 +114,32 @@ def test_status_names_a_foreign_port_holder(tmp_path: Path) -> None:
         (row,) = Stack(StackLayout(state_dir=tmp_path, ports=Ports(falkordb=port)), only=("falkordb",)).status()
     assert (row.state, row.running, row.healthy) == ("blocked", False, False)
     assert f"port 127.0.0.1:{port} is already taken by pid {os.getpid()} (" in row.detail
+
+
+def test_kafka_formats_its_storage_with_no_password_on_a_command_line(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--add-scram name=..,password=..` goes to the JVM through a 0600 argument file, deleted afterwards."""
+    import subprocess
+
+    from argus_streams.stack import kafka
+
+    seen: list[tuple[list[str], int, str]] = []
+    real_run = subprocess.run
+
+    def spy(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        argfile = Path(argv[-1][1:])
+        seen.append((list(argv), argfile.stat().st_mode & 0o777, argfile.read_text()))
+        return real_run(argv, **kwargs)
+
+    monkeypatch.setattr(kafka.subprocess, "run", spy)
+    secrets = {"KAFKA_ADMIN_PASSWORD": "Admin0Secret0Value", "REDPANDA_SASL_PASSWORD": "Service0Secret0Value",
+               "KAFKA_ADMIN_USER": "admin", "REDPANDA_SASL_USERNAME": "argus-service"}
+    service = kafka.KafkaService(StackLayout(state_dir=tmp_path, ports=Ports().shifted(41_000)), secrets)
+    service.layout.ensure_dirs()
+    service.data_dir.mkdir(parents=True)
+    service.prepare()
+    ((argv, mode, text),) = seen
+    assert not any("Secret0Value" in arg for arg in argv) and len(argv) == 2 and argv[1].startswith("@")
+    assert mode == 0o600 and "password=Admin0Secret0Value" in text and "password=Service0Secret0Value" in text
+    assert not Path(argv[1][1:]).exists()
+    assert (service.log_dirs / "meta.properties").is_file()  # the format itself worked
