@@ -51,3 +51,15 @@ def test_flink_web_ui_answers(stack) -> None:  # noqa: ANN001
     overview = requests.get(f"{stack.settings().flink_rest_url}/overview", timeout=5).json()
     assert overview["taskmanagers"] >= 1 and overview["slots-total"] >= 2
     assert "Apache Flink" in requests.get(stack.settings().flink_rest_url, timeout=5).text
+
+
+def test_no_jar_can_be_uploaded_through_the_rest_api(stack) -> None:  # noqa: ANN001
+    """web.submit.enable is off: a local user cannot run a jar in the TaskManager (which holds the stack's
+    secrets) through the web UI or REST; the jobs themselves are submitted with `flink run` (other tests)."""
+    rest = stack.settings().flink_rest_url
+    features = requests.get(f"{rest}/config", timeout=5).json()["features"]
+    assert features["web-submit"] is False
+    upload = requests.post(f"{rest}/jars/upload", files={"jarfile": ("x.jar", b"PK\x03\x04", "application/java")},
+                           timeout=5)
+    assert upload.status_code == 404, upload.text
+    assert requests.get(f"{rest}/jars", timeout=5).status_code == 404
