@@ -21,7 +21,7 @@ from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream
 from pyflink.datastream.functions import RuntimeContext
 
 from argus_streams.batching import MicroBatcher
-from argus_streams.codegraph import analyze, resolve_codebase
+from argus_streams.codegraph import analyze, resolve_codebase, tenant_root
 from argus_streams.codegraph.enrich import CogneeEnricher, documents, enrich_graph
 from argus_streams.codegraph.requests import SOURCE, KeyLocks, Request, analyzed_event, graph_row, parse_request
 from argus_streams.codegraph.store import CodeGraphSink, created_statements, failed_statements
@@ -106,9 +106,10 @@ class KnowledgeGraphLoad(AsyncFunction):
         started = time.perf_counter()
         payload = request.payload
         try:
+            # Each tenant reads only its own folder, CODEBASE_ROOT/<tenant_id>: never another tenant's checkout.
+            root = tenant_root(self.settings.codebase_root, request.event.tenant_id)
             graph, extraction = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
-                analyze, payload.codebase_path, self.settings.codebase_root, request.event.tenant_id,
-                payload.project_id))
+                analyze, payload.codebase_path, root, request.event.tenant_id, payload.project_id))
         except Exception as exc:  # extraction reads only the record's codebase, never a store:
             # refused, missing, past EXTRACTION_DEADLINE_S (CodebaseError) or anything the codebase does to the
             # extractor is the event's. Raising would fail the task and replay the same record: a crash loop.
@@ -136,7 +137,7 @@ class KnowledgeGraphLoad(AsyncFunction):
         if enricher is None:
             return None
         loop = asyncio.get_running_loop()
-        base = resolve_codebase(codebase_path, self.settings.codebase_root)
+        base = resolve_codebase(codebase_path, tenant_root(self.settings.codebase_root, graph.tenant))
         docs = await loop.run_in_executor(None, documents, base)
         enrichment = await retry_transient(lambda: enricher.enrich(graph.tenant, graph.project, docs),
                                            what="cognee enrichment")

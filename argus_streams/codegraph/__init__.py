@@ -20,6 +20,7 @@ from argus_streams.codegraph.paths import (
     ExtractionTimeout,
     PathRefused,
     resolve_codebase,
+    tenant_root,
 )
 
 
@@ -35,5 +36,5 @@ def analyze(codebase_path: str, root: str | Path, tenant: str, project: str,
 __all__ = [
     "CodeGraph", "CodebaseError", "CodebaseNotFound", "Extraction", "ExtractionTimeout", "GraphDiff", "PathRefused",
     "analyze",
-    "cognify", "diff", "extract_codebase", "resolve_codebase", "stable_id", "stack_frames",
+    "cognify", "diff", "extract_codebase", "resolve_codebase", "stable_id", "stack_frames", "tenant_root",
 ]

@@ -66,7 +66,7 @@ def joined(settings: Settings) -> list[dict[str, Any]]:
 
 
 def run_flow(settings: Settings) -> bool:
-    target = Path(settings.codebase_root) / PROJECT
+    target = Path(settings.codebase_root) / TENANT / PROJECT  # each tenant's codebases in a folder of its own
     shutil.copytree(SAMPLE, target, dirs_exist_ok=True)
     ingest = ArgusEvent.new("codebase.ingested", source="demo", tenant_id=TENANT,
                             payload={"project_id": PROJECT, "codebase_path": PROJECT, "commit_sha": uuid.uuid4().hex})

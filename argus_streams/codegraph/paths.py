@@ -83,6 +83,17 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def tenant_root(root: str | Path, tenant: str) -> str:
+    """The folder a tenant's codebases live in, `<CODEBASE_ROOT>/<tenant_id>`: no tenant reads another's
+    checkout (or the shared root itself). A tenant id that is no single folder name is refused."""
+    if not str(root):
+        raise PathRefused("no CODEBASE_ROOT is configured: every codebase path is refused")
+    if (not isinstance(tenant, str) or tenant in ("", ".", "..") or "/" in tenant or "\x00" in tenant
+            or len(tenant.encode()) > 255):
+        raise PathRefused(f"tenant id {tenant!r} cannot name a folder under CODEBASE_ROOT")
+    return os.path.join(str(root), tenant)
+
+
 def resolve_codebase(codebase_path: str, root: str | Path) -> Path:
     """The real directory `codebase_path` names (a path, relative ones under `root`, or a file:// URI)."""
     if not str(root):

@@ -128,7 +128,7 @@ def test_the_job_enriches_the_graph_in_both_stores(stack, settings, cognee_pytho
     _, env_file = llm
     tenant = f"{settings.topic_prefix}-acme"
     root = tmp_path / "codebases"
-    shutil.copytree(sample.SAMPLE, root / PROJECT)
+    shutil.copytree(sample.SAMPLE, root / tenant / PROJECT)
     first = ingested(tenant, PROJECT, "c1")
     with EventGateway(settings) as gateway:
         gateway.publish(first)

@@ -121,8 +121,8 @@ def test_hostile_records_are_reviewed_once_and_no_job_restarts(stack, settings, 
                        selector="p div div div div div div div div button",
                        dom_snapshot="<html><body>" + "<div>" * 40 + "<p>x</p>" + "</div>" * 40 + "</body></html>")
     root = tmp_path / "codebases"
-    shutil.copytree(sample.SAMPLE, root / PROJECT)
-    os.mkfifo(root / PROJECT / "pipe.py")  # reading it blocked the extractor forever
+    shutil.copytree(sample.SAMPLE, root / tenant / PROJECT)  # a tenant's codebases: under its own folder
+    os.mkfifo(root / tenant / PROJECT / "pipe.py")  # reading it blocked the extractor forever
     with EventGateway(settings) as gateway:
         gateway.publish_many([*bombs, css, event(EventType.CODEBASE_INGESTED, tenant, {
             "project_id": PROJECT, "codebase_path": PROJECT, "commit_sha": "c1"})])

@@ -113,13 +113,16 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     tenant = f"{settings.topic_prefix}-acme"
     root = tmp_path / "codebases"
-    shutil.copytree(sample.SAMPLE, root / PROJECT)
+    home = root / tenant  # the tenant's codebases: CODEBASE_ROOT/<tenant_id>/...
+    shutil.copytree(sample.SAMPLE, home / PROJECT)
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret.py").write_text("TOKEN = 'never read'\n")
-    (root / "escape").symlink_to(tmp_path / "outside")
+    (home / "escape").symlink_to(tmp_path / "outside")
     first = ingested(tenant, PROJECT, "c1")
-    refused = [ingested(tenant, str(tmp_path / "outside"), "x1"), ingested(tenant, "../outside", "x2"),
-               ingested(tenant, "escape", "x3")]
+    other = f"{settings.topic_prefix}-globex"
+    refused = [ingested(tenant, str(tmp_path / "outside"), "x1"), ingested(tenant, "../../outside", "x2"),
+               ingested(tenant, "escape", "x3"),
+               ingested(other, str(home / PROJECT), "x4"), ingested(other, f"../{tenant}/{PROJECT}", "x5")]
     with EventGateway(settings) as gateway:
         gateway.publish_many([first, *refused])
     producer = raw_producer(settings)
@@ -186,11 +189,11 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
             assert [(r["test"], r["error_type"]) for r in report["failures"]] == [("t-py", "ValidationError")]
 
         # Rename, delete, edit and a broken file: the exact new graph; the code graph's diff only.
-        pricing = root / PROJECT / "api/pricing.py"
+        pricing = home / PROJECT / "api/pricing.py"
         pricing.write_text(pricing.read_text().replace("discount_rate", "rate_for")
                            .replace("return product.price * qty", "return qty * product.price"))
-        (root / PROJECT / "web/src/utils/money.ts").unlink()
-        (root / PROJECT / "api/broken.py").write_text("def oops(:\n")
+        (home / PROJECT / "web/src/utils/money.ts").unlink()
+        (home / PROJECT / "api/broken.py").write_text("def oops(:\n")
         with EventGateway(settings) as gateway:
             gateway.publish(ingested(tenant, PROJECT, "c2"))
         changed = analyzed.next()
@@ -208,12 +211,17 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
         # Links to code that still exists survive a re-ingest.
         assert len(failures_in_code(settings, tenant, PROJECT, "neo4j")) == 4
 
-        letters = [json.loads(r.value) for r in read_dlq(settings, expected=4, job_id=job_id)]
+        letters = [json.loads(r.value) for r in read_dlq(settings, expected=6, job_id=job_id)]
         assert sorted(letter["payload"]["error_type"] for letter in letters) == [
-            "EventValidationError", "PathRefused", "PathRefused", "PathRefused"]
-        refused_paths = {json.loads(letter["payload"]["original_value"])["payload"]["codebase_path"]
+            "EventValidationError", *["PathRefused"] * 5]
+        refused_paths = {(letter["tenant_id"],
+                          json.loads(letter["payload"]["original_value"])["payload"]["codebase_path"])
                          for letter in letters if letter["payload"]["error_type"] == "PathRefused"}
-        assert refused_paths == {str(tmp_path / "outside"), "../outside", "escape"}
+        # another tenant's checkout is refused like any path outside the tenant's own folder
+        assert refused_paths == {(tenant, str(tmp_path / "outside")), (tenant, "../../outside"), (tenant, "escape"),
+                                 (other, str(home / PROJECT)), (other, f"../{tenant}/{PROJECT}")}
+        for store in ("falkordb", "neo4j"):
+            assert code_graph(settings, other, PROJECT, store) == ({}, set()), store  # nothing of acme's for globex
         assert all(letter["payload"]["original_offset"] is not None for letter in letters)
     finally:
         producer.close()

@@ -149,7 +149,7 @@ def test_knowledge_graph_job_savepoint_restore_reads_on_from_its_offsets(stack, 
     analyses the ingest published while it was down, and not the one before the savepoint again."""
     tenant = f"{settings.topic_prefix}-sp-kg"
     root = tmp_path / "codebases"
-    shutil.copytree(sample.SAMPLE, root / kg.PROJECT)
+    shutil.copytree(sample.SAMPLE, root / tenant / kg.PROJECT)
     analyzed = kg.Analyzed(settings)
     job_id = kg.submit(stack, settings, root)
     try:
@@ -162,11 +162,11 @@ def test_knowledge_graph_job_savepoint_restore_reads_on_from_its_offsets(stack, 
         path = flink_jobs.savepoint(settings, job_id)
     finally:
         flink_jobs.cancel(settings, job_id)
-    pricing = root / kg.PROJECT / "api/pricing.py"
+    pricing = root / tenant / kg.PROJECT / "api/pricing.py"
     pricing.write_text(pricing.read_text().replace("discount_rate", "rate_for")
                        .replace("return product.price * qty", "return qty * product.price"))
-    (root / kg.PROJECT / "web/src/utils/money.ts").unlink()
-    (root / kg.PROJECT / "api/broken.py").write_text("def oops(:\n")
+    (root / tenant / kg.PROJECT / "web/src/utils/money.ts").unlink()
+    (root / tenant / kg.PROJECT / "api/broken.py").write_text("def oops(:\n")
     second = kg.ingested(tenant, kg.PROJECT, "c2")
     with EventGateway(settings) as gateway:
         gateway.publish(second)  # while no job runs

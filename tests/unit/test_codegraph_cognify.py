@@ -213,3 +213,18 @@ def test_an_extractor_failure_on_one_file_is_that_file_s_parse_error(root: Path,
     assert all(e.startswith("ExtractorError: RecursionError") for e in extraction.parse_errors.values())
     python = [n for n in graph.nodes.values() if n.props.get("path", "").endswith(".py") and n.label != "File"]
     assert len(python) == 6 + 20 + 4  # classes, functions, tests
+
+
+def test_each_tenant_reads_codebases_only_under_its_own_folder(tmp_path: Path) -> None:
+    from argus_streams.codegraph.paths import tenant_root
+
+    (tmp_path / "acme" / "shop").mkdir(parents=True)
+    (tmp_path / "globex").mkdir()
+    assert tenant_root(tmp_path, "acme") == str(tmp_path / "acme")
+    assert resolve_codebase("shop", tenant_root(tmp_path, "acme")) == (tmp_path / "acme" / "shop").resolve()
+    for path in ("../acme/shop", str(tmp_path / "acme" / "shop"), (tmp_path / "acme" / "shop").as_uri(), ".."):
+        with pytest.raises(PathRefused, match="outside CODEBASE_ROOT"):
+            resolve_codebase(path, tenant_root(tmp_path, "globex"))
+    for tenant in ("", ".", "..", "a/b", "nul\x00", "x" * 256):
+        with pytest.raises(PathRefused, match="cannot name a folder under CODEBASE_ROOT"):
+            tenant_root(tmp_path, tenant)
