@@ -13,7 +13,7 @@ COGNEE_VENV := .venv-cognee
 COGNEE_STAMP := $(COGNEE_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint bench bench-compare mutation schema sql-ddl clean
+.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint docs bench bench-compare mutation schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,13 +56,18 @@ demo: setup ## the main job on the embedded default stack: stack up, jobs submit
 	$(BIN)/argus-streams demo
 
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check argus_streams jobs udfs tests bench
+	$(BIN)/ruff check argus_streams jobs udfs tests bench docs
 	$(BIN)/mypy argus_streams
 
 tools: ## promtool for the deploy/ tests (Debian package `prometheus`)
 	.ci/prepare-tools
 
-test: setup cognee tools lint ## the whole suite; starts (and stops) its own stack on ports +10000
+docs: venv ## the docs site: generate the CLI and settings references and the jobs' topologies, mkdocs build --strict into site/
+	$(BIN)/python docs/gen_reference.py
+	$(BIN)/python docs/gen_topology.py >/dev/null
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+test: setup cognee tools lint docs ## the whole suite; starts (and stops) its own stack on ports +10000
 	$(BIN)/pytest -q
 
 test-unit: venv ## unit tests only (no stack)
@@ -89,4 +94,4 @@ sql-ddl: venv ## regenerate sql/ddl.sql (the topics' Flink SQL tables) from the 
 	$(BIN)/argus-streams sql ddl --template > sql/ddl.sql
 
 clean: down ## remove generated files (keeps downloads in .cache)
-	rm -rf target .state
+	rm -rf target .state site docs/reference
