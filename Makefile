@@ -62,7 +62,7 @@ lint: venv ## ruff and mypy
 tools: ## promtool for the deploy/ tests (Debian package `prometheus`)
 	.ci/prepare-tools
 
-docs: venv ## the docs site: generate the CLI and settings references and the jobs' topologies, mkdocs build --strict into site/
+docs: setup ## the docs site: generate the CLI and settings references and the jobs' topologies, mkdocs build --strict into site/
 	$(BIN)/python docs/gen_reference.py
 	$(BIN)/python docs/gen_topology.py >/dev/null
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
