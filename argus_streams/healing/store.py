@@ -23,6 +23,18 @@ SET x.strategy = $strategy, x.confidence = $confidence,
     x.success_count = $success_count, x.failure_count = $failure_count
 MERGE (f)-[:FIXED_BY]->(x)
 """
+# An outcome's counts only grow: outcome writes run concurrently (the async operator), so an older count can
+# arrive after a newer one; the greater one stays.
+RECORD_OUTCOME = """
+MERGE (f:Failure {tenant_id: $tenant_id, signature: $signature})
+MERGE (x:Fix {tenant_id: $tenant_id, signature: $signature, selector: $selector})
+SET x.strategy = $strategy, x.confidence = $confidence,
+    x.success_count = CASE WHEN x.success_count IS NULL OR x.success_count < $success_count
+                           THEN $success_count ELSE x.success_count END,
+    x.failure_count = CASE WHEN x.failure_count IS NULL OR x.failure_count < $failure_count
+                           THEN $failure_count ELSE x.failure_count END
+MERGE (f)-[:FIXED_BY]->(x)
+"""
 BEST_FIX = """
 MATCH (:Failure {tenant_id: $tenant_id, signature: $signature})-[:FIXED_BY]->(x:Fix)
 WHERE x.success_count >= x.failure_count
@@ -86,16 +98,16 @@ class FixStore:
             return  # expired between the two calls, or not a fix: nothing to record
         if should_evict(fix["success_count"], fix["failure_count"]):
             await self._cache.delete(key)  # not served again
-        await self._record(action, fix)
+        await self._record(action, fix, RECORD_OUTCOME)
 
-    async def _record(self, action: dict[str, Any], fix: dict[str, Any]) -> None:
+    async def _record(self, action: dict[str, Any], fix: dict[str, Any], query: str = RECORD_FIX) -> None:
         params = {
             "tenant_id": action["tenant_id"], "signature": action["signature"], "selector": fix["selector"],
             "strategy": fix["strategy"], "confidence": float(fix["confidence"]),
             "success_count": int(fix.get("success_count", 0)), "failure_count": int(fix.get("failure_count", 0)),
         }
-        await retry_transient(functools.partial(self._graph.query, RECORD_FIX, params), what="FalkorDB fix")
-        await retry_transient(functools.partial(self._neo4j.run, RECORD_FIX, params), what="Neo4j fix")
+        await retry_transient(functools.partial(self._graph.query, query, params), what="FalkorDB fix")
+        await retry_transient(functools.partial(self._neo4j.run, query, params), what="Neo4j fix")
 
     async def best_fix(self, tenant_id: str, signature: str) -> dict[str, Any] | None:
         """A fix that healed this signature before and works at least as often as it fails."""

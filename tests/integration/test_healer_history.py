@@ -56,3 +56,26 @@ def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(se
                                 "RETURN f.signature AS signature, x.selector AS selector, x.success_count AS ok, "
                                 "x.failure_count AS failed", {"tenant": tenant})
     assert rows == [{"signature": failure.signature, "selector": "#buy-now", "ok": 0, "failed": 2}]
+
+
+def test_outcome_counts_in_the_graph_never_go_back(settings) -> None:  # noqa: ANN001
+    """Outcome writes run concurrently: a count written late (2 after 3) must not undo a newer one (the healing
+    job test once ended with failure_count 2 after three failed runs)."""
+    from argus_streams.graph_queries import falkordb_rows
+    from argus_streams.healing.store import RECORD_OUTCOME
+
+    tenant = f"{settings.topic_prefix}-race"
+    action = {"tenant_id": tenant, "signature": "v1:race"}
+
+    async def scenario() -> None:
+        store = FixStore(settings)
+        try:
+            for failed in (1, 3, 2):  # the write of the second outcome arrives last
+                await store._record(action, {**FIX, "success_count": 0, "failure_count": failed}, RECORD_OUTCOME)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    query = "MATCH (x:Fix {tenant_id: $tenant}) RETURN x.failure_count AS failed, x.success_count AS ok"
+    assert neo4j_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
+    assert falkordb_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
