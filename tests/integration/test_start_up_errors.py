@@ -4,6 +4,7 @@ nothing left running. (FalkorDB's are in tests/unit/test_stack_errors.py: its se
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -71,7 +72,8 @@ def test_a_taken_port_is_one_line_and_nothing_starts(cls: type[Service], layout:
         squatter.listen()
         with pytest.raises(ServiceStartError) as error:
             start(service)
-    one_line(error, rf"{cls.name}: port 127\.0\.0\.1:{port} is already taken by another process "
+    # the holder is named: this test process, by pid and command
+    one_line(error, rf"{cls.name}: port 127\.0\.0\.1:{port} is already taken by pid {os.getpid()} \(.*\) "
                     rf"\(log: {re.escape(str(service.log_path))}\)")
     assert not service.is_running()
     assert processes_of(layout.state_dir) == set()
