@@ -13,7 +13,7 @@ COGNEE_VENV := .venv-cognee
 COGNEE_STAMP := $(COGNEE_VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint docs bench bench-compare mutation schema sql-ddl clean
+.PHONY: help setup jars venv cognee tools up down status demo test test-unit lint docs docs-capture bench bench-compare mutation schema sql-ddl clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ docs: setup ## the docs site: generate the CLI and settings references and the j
 	$(BIN)/python docs/gen_reference.py
 	$(BIN)/python docs/gen_topology.py >/dev/null
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-capture: setup ## re-run `argus-streams demo` and the commands whose output the docs show; rewrite those outputs in the pages
+	$(BIN)/python docs/capture.py
 
 test: setup cognee tools lint docs ## the whole suite; starts (and stops) its own stack on ports +10000
 	$(BIN)/pytest -q

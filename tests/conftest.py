@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from argus_streams.stack.base import REPO_ROOT, Ports, StackLayout
+from argus_streams.stack.base import PORT_OFFSET_VAR, REPO_ROOT, STACK_DIR_VAR, Ports, StackLayout
 
 TEST_PORT_OFFSET = int(os.environ.get("ARGUS_TEST_PORT_OFFSET", "10000"))
 # Another offset (ARGUS_TEST_PORT_OFFSET) is another stack with a state folder of its own.
@@ -62,3 +62,14 @@ def prefix(stack) -> str:  # noqa: ANN001
 def settings(stack, prefix: str):  # noqa: ANN001, ANN201
     """The test stack's settings with this test's topic prefix and graph name."""
     return stack.settings().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
+
+
+def cli_env(stack, **extra: str) -> dict[str, str]:  # noqa: ANN001
+    """The environment to run `argus-streams` (or a script that runs it) against the test stack as a user runs
+    it against theirs: ARGUS_STACK_DIR and ARGUS_STACK_PORT_OFFSET name the stack, whose settings file then
+    holds the settings (ARGUS_STACK_ENV and ARGUS_TOPIC_PREFIX are dropped unless `extra` sets them)."""
+    env = {**os.environ, STACK_DIR_VAR: str(stack.layout.state_dir),
+           PORT_OFFSET_VAR: str(stack.layout.ports.kafka - Ports().kafka)}
+    for name in ("ARGUS_STACK_ENV", "ARGUS_TOPIC_PREFIX"):
+        env.pop(name, None)
+    return {**env, **extra}

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
@@ -18,17 +17,13 @@ import redis
 
 from argus_streams import flink_jobs
 from argus_streams.stack import faults
-from argus_streams.stack.base import PORT_OFFSET_VAR, STACK_DIR_VAR
 from argus_streams.topics import catalog
+from tests.conftest import cli_env
 
 
 def run(stack, prefix: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: ANN001
-    offset = stack.layout.ports.kafka - 9092  # the test stack's ports are the defaults moved by this
-    env = {**os.environ, "ARGUS_TOPIC_PREFIX": prefix, STACK_DIR_VAR: str(stack.layout.state_dir),
-           PORT_OFFSET_VAR: str(offset)}
-    env.pop("ARGUS_STACK_ENV", None)  # the settings come from the stack ARGUS_STACK_DIR names
     return subprocess.run([sys.executable, "-m", "argus_streams.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120, check=False)
+                          env=cli_env(stack, ARGUS_TOPIC_PREFIX=prefix), cwd=cwd, timeout=120, check=False)
 
 
 def secrets(stack) -> dict[str, str]:  # noqa: ANN001

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from argus_streams import flink_jobs
-from argus_streams.stack.base import PORT_OFFSET_VAR, STACK_DIR_VAR, Ports
 from argus_streams.stack.flink import python_workers
+from tests.conftest import cli_env
 
 pytestmark = pytest.mark.stops_stack
 
@@ -85,9 +85,7 @@ def test_down_stops_every_process_busy_python_workers_included(stack, settings, 
     # FalkorDB (redis) rewrites its command line: its pid and its children are found from its pid file
     before = processes_of(stack.layout.state_dir) | descendants({pid for pid in daemons.values() if pid})
     assert set(busy) <= before
-    env = {**os.environ, STACK_DIR_VAR: str(stack.layout.state_dir),
-           PORT_OFFSET_VAR: str(stack.layout.ports.kafka - Ports().kafka)}
-    down = subprocess.run([sys.executable, "-m", "argus_streams.cli", "down"], env=env, capture_output=True,
+    down = subprocess.run([sys.executable, "-m", "argus_streams.cli", "down"], env=cli_env(stack), capture_output=True,
                           text=True, timeout=180, check=False)  # as a user runs it
     print(down.stdout, down.stderr)
     assert down.returncode == 0
