@@ -87,7 +87,7 @@ class Route(ProcessFunction):
         elif event.event_type is EventType.HEALING_COMPLETED:
             yield event.tenant_id, event.payload["test_id"], "completed", event
         else:
-            yield event.tenant_id, event.payload["test_id"], "executed", event.payload["status"]
+            yield event.tenant_id, event.payload["test_id"], "executed", (event.payload["status"], event.event_id)
 
 
 class _FixStoreFunction(AsyncFunction):
@@ -159,7 +159,7 @@ class Decide(KeyedProcessFunction):
             for action in decisions.on_completed(state, body):
                 yield ACTIONS_TAG, action
         else:
-            for action in decisions.on_executed(state, tenant_id, body):
+            for action in decisions.on_executed(state, tenant_id, *body):
                 yield ACTIONS_TAG, action
         self._keep(state)
 

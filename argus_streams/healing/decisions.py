@@ -147,14 +147,16 @@ def on_completed(state: TestHealingState, completed: ArgusEvent) -> list[dict[st
              "tenant_id": completed.tenant_id, "signature": signature}]
 
 
-def on_executed(state: TestHealingState, tenant_id: str, status: str) -> list[dict[str, Any]]:
-    """A run after a fix was served: its outcome is counted on the cached fix (the writer evicts a fix
-    whose success rate fell below MIN_SUCCESS_RATE after MIN_OUTCOMES tries)."""
+def on_executed(state: TestHealingState, tenant_id: str, status: str, event_id: str) -> list[dict[str, Any]]:
+    """A run after a fix was served: its outcome is counted on the cached fix, once per `test.executed` event
+    (the writer skips an event id it counted already: a replay or a redelivery), and the writer evicts a fix
+    whose success rate fell below MIN_SUCCESS_RATE after MIN_OUTCOMES tries."""
     if state.fix is None or status not in ("passed", "failed"):
         return []
     fix = state.fix
     return [{"op": "cache_outcome", "key": fix.key, "passed": status == "passed", "tenant_id": tenant_id,
-             "signature": fix.signature, "fix": {k: fix.fix[k] for k in ("selector", "strategy", "confidence")}}]
+             "event_id": event_id, "signature": fix.signature,
+             "fix": {k: fix.fix[k] for k in ("selector", "strategy", "confidence")}}]
 
 
 def should_evict(success_count: int, failure_count: int) -> bool:

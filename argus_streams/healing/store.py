@@ -2,7 +2,9 @@
 
 A cached fix is a hash `argus:fix:<tenant>:<signature>:<selector hash>` with selector, strategy,
 confidence, success_count, failure_count and a 7-day TTL; outcome counts use HINCRBY, so tests that
-share a fix never overwrite each other's counts.
+share a fix never overwrite each other's counts. An outcome is counted once per `test.executed` event id: a
+marker `<fix key>:counted:<event id>` (the fix's TTL) is set in the same script as the count, so a replayed or
+redelivered event (the healing sink is at-least-once) counts nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from argus_streams.graph import Neo4jGraphWriter, falkordb_client, retry_transient
-from argus_streams.healing.decisions import should_evict
+from argus_streams.healing.decisions import FIX_TTL_S, should_evict
 from argus_streams.settings import Settings
 
 RECORD_FIX = """
@@ -36,11 +38,19 @@ SET x.strategy = $strategy, x.confidence = $confidence,
 MERGE (f)-[:FIXED_BY]->(x)
 """
 BEST_FIX = """
-MATCH (:Failure {tenant_id: $tenant_id, signature: $signature})-[:FIXED_BY]->(x:Fix)
+MATCH (:Failure {tenant_id: $tenant_id, signature: $signature})-[:FIXED_BY]->(x:Fix {tenant_id: $tenant_id})
 WHERE x.success_count >= x.failure_count
 RETURN x.selector, x.strategy, x.confidence ORDER BY x.success_count DESC, x.confidence DESC LIMIT 1
 """
 _NUMBERS = {"confidence": float, "success_count": int, "failure_count": int}
+# KEYS: the fix, the outcome's marker; ARGV: the count to raise, the marker's TTL. 1: counted; 0: counted
+# before (the marker exists); -1: no such fix (expired or evicted).
+COUNT_ONCE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 1
+"""
 
 
 def decode_fix(raw: dict[bytes, bytes]) -> dict[str, Any] | None:
@@ -90,9 +100,10 @@ class FixStore:
 
     async def _count_outcome(self, action: dict[str, Any]) -> None:
         key = action["key"]
-        if not await self._cache.exists(key):
-            return  # expired or evicted meanwhile: nothing left to count on
-        await self._cache.hincrby(key, "success_count" if action["passed"] else "failure_count", 1)
+        counted = await self._cache.eval(COUNT_ONCE, 2, key, f"{key}:counted:{action['event_id']}",
+                                         "success_count" if action["passed"] else "failure_count", FIX_TTL_S)
+        if counted != 1:
+            return  # expired or evicted meanwhile, or this event was counted before
         fix = decode_fix(await self._cache.hgetall(key))
         if fix is None:
             return  # expired between the two calls, or not a fix: nothing to record

@@ -156,7 +156,7 @@ def handle(value: bytes, state: decisions.TestHealingState) -> str:
         actions = decisions.on_completed(state, event)
         pickle.dumps(actions)
         return "answered"
-    return f"counted {decisions.on_executed(state, event.tenant_id, event.payload['status'])}"
+    return f"counted {decisions.on_executed(state, event.tenant_id, event.payload['status'], event.event_id)}"
 
 
 def run_bounded(value: bytes) -> str:

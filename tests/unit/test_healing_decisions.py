@@ -70,7 +70,7 @@ def test_healed_answer_is_cached_for_seven_days_and_clears_the_in_flight_mark() 
     assert actions == [{"op": "cache_set", "key": cause.key, "ttl_s": 7 * 24 * 3600, "tenant_id": "acme",
                         "signature": cause.signature,
                         "fix": {"selector": "#b", "strategy": "locator", "confidence": 0.9}}]
-    outcome = decisions.on_executed(state, "acme", "passed")
+    outcome = decisions.on_executed(state, "acme", "passed", "e-1")
     assert outcome[0]["op"] == "cache_outcome" and outcome[0]["passed"] is True
 
 
@@ -83,7 +83,7 @@ def test_unhealable_answer_caches_nothing() -> None:
         "test_id": "t1", "signature": cause.signature, "status": "unhealable", "source": "healer",
         "cache_key": cause.key, "reason": "no candidate"}, ("y",))
     assert decisions.on_completed(state, completed) == [] and state.in_flight == {}
-    assert decisions.on_executed(state, "acme", "passed") == []
+    assert decisions.on_executed(state, "acme", "passed", "e-1") == []
 
 
 def test_eviction_threshold() -> None:
@@ -147,12 +147,12 @@ def test_a_cache_hit_is_exactly_this_answer_and_the_fix_is_then_in_use() -> None
     }
     assert state.fix == decisions.FixInUse(KEY, SIGNATURE, cached)
     assert state.in_flight == {}  # a cache hit asks nothing
-    assert decisions.on_executed(state, "acme", "failed") == [{
-        "op": "cache_outcome", "key": KEY, "passed": False, "tenant_id": "acme", "signature": SIGNATURE,
-        "fix": FIX}]
-    assert decisions.on_executed(state, "acme", "passed")[0]["passed"] is True
-    assert decisions.on_executed(state, "acme", "skipped") == []
-    assert decisions.on_executed(decisions.TestHealingState(), "acme", "failed") == []  # no fix was served
+    assert decisions.on_executed(state, "acme", "failed", "e-1") == [{
+        "op": "cache_outcome", "key": KEY, "passed": False, "tenant_id": "acme", "event_id": "e-1",
+        "signature": SIGNATURE, "fix": FIX}]
+    assert decisions.on_executed(state, "acme", "passed", "e-2")[0]["passed"] is True
+    assert decisions.on_executed(state, "acme", "skipped", "e-3") == []
+    assert decisions.on_executed(decisions.TestHealingState(), "acme", "failed", "e-4") == []  # no fix was served
 
 
 def answer_to(signature: str = SIGNATURE, cache_key: str = KEY, **fields: object):  # noqa: ANN201
