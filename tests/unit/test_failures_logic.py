@@ -157,6 +157,19 @@ def test_dead_letter_has_the_seeds_fields_and_a_stable_id() -> None:
     assert dlq.dead_letter(retried, ValueError("bad"), "x").metadata["retry_count"] == 3
 
 
+def test_a_dead_letter_belongs_to_the_tenant_its_event_names_not_its_header() -> None:
+    """A header saying another tenant moves nothing into that tenant's review rows; a value that is not an
+    event (no tenant of its own) falls back to the header."""
+    value = json.dumps({"event_id": "x", "tenant_id": "acme", "correlation_id": "c-own", "payload": {}}).encode()
+    record = dlq.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key="suite-1", value=value,
+                              headers={"tenant_id": "globex", "correlation_id": "c-header"})
+    letter = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
+    assert (letter.tenant_id, letter.correlation_id) == ("acme", "c-own")
+    assert letter.payload["original_headers"]["tenant_id"] == "globex"  # kept as the producer sent it
+    unparsable = dlq.SourceRecord(**{**record.__dict__, "value": b"{not json"})
+    assert dlq.dead_letter(unparsable, ValueError("bad"), "x").tenant_id == "globex"
+
+
 def test_write_plan_keeps_the_newest_row_per_key() -> None:
     from argus_streams.graph import WritePlan
 
