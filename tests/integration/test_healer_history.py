@@ -37,9 +37,9 @@ def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(se
                                "tenant_id": tenant, "signature": failure.signature})
             after = await answer(request(tenant, seed=2)[1], store, None)
             other_tenant = await answer(elsewhere, store, None)  # same signature, another tenant
-            for _ in range(2):  # two failed runs with the fix, none passed: it fails more often than it works
+            for run in range(2):  # two failed runs with the fix, none passed: it fails more often than it works
                 await store.apply({"op": "cache_outcome", "key": failure.key, "passed": False, "tenant_id": tenant,
-                                   "signature": failure.signature, "fix": FIX})
+                                   "event_id": f"run-{run}", "signature": failure.signature, "fix": FIX})
             worn_out = await answer(request(tenant, seed=3)[1], store, None)
             return [before, after, other_tenant, worn_out]
         finally:
@@ -79,3 +79,65 @@ def test_outcome_counts_in_the_graph_never_go_back(settings) -> None:  # noqa: A
     query = "MATCH (x:Fix {tenant_id: $tenant}) RETURN x.failure_count AS failed, x.success_count AS ok"
     assert neo4j_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
     assert falkordb_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
+
+
+def test_an_outcome_is_counted_once_per_event(settings) -> None:  # noqa: ANN001
+    """A replayed or redelivered `test.executed` (the healing sink is at-least-once) counts nothing: not in the
+    cache, not in either graph. Another event of the same run's outcome counts."""
+    import redis
+
+    from argus_streams.graph_queries import falkordb_rows
+
+    tenant = f"{settings.topic_prefix}-once"
+    failure, _ = request(tenant)
+    outcome = {"op": "cache_outcome", "key": failure.key, "tenant_id": tenant, "signature": failure.signature,
+               "fix": FIX}
+
+    async def scenario() -> None:
+        store = FixStore(settings)
+        try:
+            await store.apply({"op": "cache_set", "key": failure.key, "fix": FIX, "ttl_s": 600,
+                               "tenant_id": tenant, "signature": failure.signature})
+            for event_id, passed in (("e-1", True), ("e-1", True), ("e-2", False), ("e-1", True), ("e-2", False),
+                                     ("e-3", True)):
+                await store.apply({**outcome, "event_id": event_id, "passed": passed})
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    cache = redis.Redis.from_url(settings.cache_url.get_secret_value())
+    try:
+        counts = cache.hmget(failure.key, "success_count", "failure_count")
+        marker_ttl = cache.ttl(f"{failure.key}:counted:e-1")
+    finally:
+        cache.close()
+    assert counts == [b"2", b"1"]
+    assert decisions.FIX_TTL_S - 60 <= marker_ttl <= decisions.FIX_TTL_S
+    query = "MATCH (x:Fix {tenant_id: $tenant}) RETURN x.success_count AS ok, x.failure_count AS failed"
+    assert falkordb_rows(settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
+    assert neo4j_rows(settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
+
+
+def test_history_never_serves_a_fix_of_another_tenant_wired_to_this_one(settings) -> None:  # noqa: ANN001
+    """A FIXED_BY edge from this tenant's failure to another tenant's fix (a write this code does not make)
+    serves nothing: the read names the tenant on the fix too."""
+    from argus_streams.graph import falkordb_client
+
+    tenant, other = f"{settings.topic_prefix}-own", f"{settings.topic_prefix}-other"
+    db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
+    try:
+        db.select_graph(settings.falkordb_graph).query(
+            "CREATE (:Failure {tenant_id: $t, signature: 'v1:x'})-[:FIXED_BY]->"
+            "(:Fix {tenant_id: $o, signature: 'v1:x', selector: '#theirs', strategy: 'locator', confidence: 0.9, "
+            "success_count: 5, failure_count: 0})", {"t": tenant, "o": other})
+    finally:
+        db.connection.close()
+
+    async def best() -> list:
+        store = FixStore(settings)
+        try:
+            return [await store.best_fix(tenant, "v1:x"), await store.best_fix(other, "v1:x")]
+        finally:
+            await store.close()
+
+    assert asyncio.run(best()) == [None, None]
