@@ -17,13 +17,13 @@ from argus_streams.stack.falkordb import FalkorDBService
 from argus_streams.stack.flink import FlinkService
 from argus_streams.stack.kafka import KafkaService
 from argus_streams.stack.neo4j import Neo4jService
-from argus_streams.stack.postgres import PostgresService
+from argus_streams.stack.postgres import APP_ROLE, DATABASE, PostgresService
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (
     FalkorDBService, PostgresService, KafkaService, Neo4jService, FlinkService,
 )
 GENERATED_SECRETS = ("KAFKA_ADMIN_PASSWORD", "REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD",
-                     "POSTGRES_PASSWORD", "FALKORDB_PASSWORD")
+                     "POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "FALKORDB_PASSWORD")
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 24
 
@@ -86,7 +86,8 @@ class Stack:
             "FALKORDB_URL": falkordb_url,
             "CACHE_URL": falkordb_url,
             "NEO4J_URI": f"bolt://{host}:{ports.neo4j_bolt}",
-            "DATABASE_URL": f"postgresql://argus:{values['POSTGRES_PASSWORD']}@{host}:{ports.postgres}/argus",
+            # The jobs' role (see stack/postgres.py); the superuser's password stays in this file only.
+            "DATABASE_URL": f"postgresql://{APP_ROLE}:{values['POSTGRES_APP_PASSWORD']}@{host}:{ports.postgres}/{DATABASE}",
             "FLINK_REST_URL": f"http://{host}:{ports.flink_rest}",
         }
 

