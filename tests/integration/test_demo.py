@@ -41,7 +41,7 @@ def check_the_captures(stack, demo_output: str, pages: Path) -> None:  # noqa: A
     docs = pages / "docs"
     assert region(pages / "README.md", "demo-short").count("\n") < region(docs / "getting-started.md", "demo").count(
         "\n")
-    assert demo_output.strip() in region(docs / "getting-started.md", "demo")
+    assert demo_output.replace(f"{REPO_ROOT}/", "").strip() in region(docs / "getting-started.md", "demo")
     status = region(docs / "cli.md", "status")
     assert status.startswith("\n```\n$ argus-streams status\n")
     assert all(re.search(rf"^{name} +healthy ", status, re.M) for name in ("kafka", "flink", "neo4j"))
@@ -50,8 +50,9 @@ def check_the_captures(stack, demo_output: str, pages: Path) -> None:  # noqa: A
         assert re.search(rf"^{name}: already running as [0-9a-f]{{32}}", jobs, re.M), name
     assert re.search(r"^argus-flink-failures +argus\.test\.failed ", jobs, re.M)
     assert "$ argus-streams sql run healing_outcomes\nwindow_start " in region(docs / "sql.md", "sql")
-    assert re.search(r"^argus-failures +Parse and validate +events ", region(docs / "operations.md", "metrics"),
-                     re.M)
+    metrics = region(docs / "operations.md", "metrics")
+    assert re.search(r"^argus-failures +.* events +event_type=test_failed +\d+$", metrics, re.M)
+    assert re.search(r"^argus-dlq +.* review_rows_inserted +- +\d+$", metrics, re.M)
     dlq = region(docs / "jobs" / "dlq.md", "dlq")
     assert "$ argus-streams dlq replay --tenant acme --dry-run\ndry run: would replay " in dlq
     assert re.search(r"^tenant: +acme$", dlq, re.M)
