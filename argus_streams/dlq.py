@@ -198,10 +198,11 @@ def dead_letter(record: SourceRecord, error: BaseException, source: str,
     then a value over what is left (see _fit_value).
     """
     original = _original_json(record)
-    # The event's own tenant and correlation id first: a header is the producer's note beside the event (kept in
-    # original_headers), and names the letter's tenant only for a value that is not an event.
+    # The event's own tenant first: a header is the producer's note beside the event (kept in original_headers),
+    # and names the letter's tenant only for a value that is not an event. The correlation id is no boundary: the
+    # header's (the gateway sets it from the event) is kept first, as the seed's DLQ did.
     tenant = _fit_id(original.get("tenant_id")) or _fit_id(record.headers.get("tenant_id"))
-    correlation = _fit_id(original.get("correlation_id")) or _fit_id(record.headers.get("correlation_id"))
+    correlation = _fit_id(record.headers.get("correlation_id")) or _fit_id(original.get("correlation_id"))
     retry_count = record.retry_count + 1
     value = record.value or b""
     message, traceback_text = _describe(error)

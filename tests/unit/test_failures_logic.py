@@ -164,7 +164,7 @@ def test_a_dead_letter_belongs_to_the_tenant_its_event_names_not_its_header() ->
     record = dlq.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key="suite-1", value=value,
                               headers={"tenant_id": "globex", "correlation_id": "c-header"})
     letter = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
-    assert (letter.tenant_id, letter.correlation_id) == ("acme", "c-own")
+    assert (letter.tenant_id, letter.correlation_id) == ("acme", "c-header")  # a correlation is no boundary
     assert letter.payload["original_headers"]["tenant_id"] == "globex"  # kept as the producer sent it
     unparsable = dlq.SourceRecord(**{**record.__dict__, "value": b"{not json"})
     assert dlq.dead_letter(unparsable, ValueError("bad"), "x").tenant_id == "globex"
