@@ -59,6 +59,14 @@ def prefix(stack) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
+def store_settings(stack):  # noqa: ANN001, ANN201
+    """The test stack's settings with a name of this test's own as topic prefix and graph, and no topics: for
+    tests of the stores alone (each test's 8 topics add ~40 partitions the single broker carries to the end)."""
+    name = f"it-{uuid.uuid4().hex[:10]}"
+    return stack.settings().model_copy(update={"topic_prefix": name, "falkordb_graph": name})
+
+
+@pytest.fixture
 def settings(stack, prefix: str):  # noqa: ANN001, ANN201
     """The test stack's settings with this test's topic prefix and graph name."""
     return stack.settings().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})

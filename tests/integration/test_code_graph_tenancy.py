@@ -41,21 +41,22 @@ def plant(settings: Any, store: str, params: dict[str, str]) -> None:  # noqa: A
 
 
 @pytest.mark.parametrize("store", ["falkordb", "neo4j"])
-def test_a_tenants_reports_show_nothing_of_another_tenant(settings, store: str) -> None:  # noqa: ANN001
-    a, b = f"{settings.topic_prefix}-a", f"{settings.topic_prefix}-b"
-    plant(settings, store, {"a": a, "b": b})
+def test_a_tenants_reports_show_nothing_of_another_tenant(store_settings, store: str) -> None:  # noqa: ANN001
+    a, b = f"{store_settings.topic_prefix}-a", f"{store_settings.topic_prefix}-b"
+    plant(store_settings, store, {"a": a, "b": b})
 
-    report = queries.function_report(settings, a, "shop", "pay", store)
+    report = queries.function_report(store_settings, a, "shop", "pay", store)
     assert [(row["function"], row["test"], row["error_type"]) for row in report["failures"]] == [
         ("api.py::pay", "t-a", "ValueError")]
     assert report["tests"] == [{"function": "api.py::pay", "test": "t-a"}]
-    assert queries.event_tests(settings, a, "shop", store) == [{"test": "t-a", "name": "t-a", "target": "api.py::pay"}]
-    assert [row["test"] for row in queries.failures_in_code(settings, a, "shop", store)] == ["t-a"]
-    summary = queries.project_summary(settings, a, "shop", store)
+    assert queries.event_tests(store_settings, a, "shop", store) == [
+        {"test": "t-a", "name": "t-a", "target": "api.py::pay"}]
+    assert [row["test"] for row in queries.failures_in_code(store_settings, a, "shop", store)] == ["t-a"]
+    summary = queries.project_summary(store_settings, a, "shop", store)
     assert summary["nodes"]["Function"] == 1 and "CALLS" not in summary["edges"]
     assert summary["links"] == {"FAILED_IN": 1, "TESTS": 1} and summary["event_tests"] == 1
-    nodes, edges = queries.code_graph(settings, a, "shop", store)
+    nodes, edges = queries.code_graph(store_settings, a, "shop", store)
     assert set(nodes) == {("Project", "shop"), ("Function", "api.py::pay")} and edges == set()
     # The other tenant's own view holds its function, and nothing of tenant a's.
-    assert queries.function_report(settings, b, "shop", "pay", store)["tests"] == []
-    assert set(queries.code_graph(settings, b, "shop", store)[0]) == {("Function", "b.py::pay")}
+    assert queries.function_report(store_settings, b, "shop", "pay", store)["tests"] == []
+    assert set(queries.code_graph(store_settings, b, "shop", store)[0]) == {("Function", "b.py::pay")}

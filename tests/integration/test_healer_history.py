@@ -24,13 +24,13 @@ def request(tenant: str, seed: int = 1):  # noqa: ANN201
     return failure, event
 
 
-def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(settings) -> None:  # noqa: ANN001
-    tenant, other = f"{settings.topic_prefix}-a", f"{settings.topic_prefix}-b"
+def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(store_settings) -> None:  # noqa: ANN001
+    tenant, other = f"{store_settings.topic_prefix}-a", f"{store_settings.topic_prefix}-b"
     failure, first = request(tenant)
     _, elsewhere = request(other)
 
     async def scenario() -> list:
-        store = FixStore(settings)
+        store = FixStore(store_settings)
         try:
             before = await answer(first, store, None)  # nothing in the graph yet: the locator's answer
             await store.apply({"op": "cache_set", "key": failure.key, "fix": FIX, "ttl_s": 600,
@@ -52,23 +52,23 @@ def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(se
     assert other_tenant["status"] == "unhealable"  # a tenant never gets another tenant's fix
     assert worn_out["status"] == "unhealable"
     # The fix and its outcome counts are in Neo4j as well (the graph is synced to both stores).
-    rows = neo4j_rows(settings, "MATCH (f:Failure {tenant_id: $tenant})-[:FIXED_BY]->(x:Fix) "
+    rows = neo4j_rows(store_settings, "MATCH (f:Failure {tenant_id: $tenant})-[:FIXED_BY]->(x:Fix) "
                                 "RETURN f.signature AS signature, x.selector AS selector, x.success_count AS ok, "
                                 "x.failure_count AS failed", {"tenant": tenant})
     assert rows == [{"signature": failure.signature, "selector": "#buy-now", "ok": 0, "failed": 2}]
 
 
-def test_outcome_counts_in_the_graph_never_go_back(settings) -> None:  # noqa: ANN001
+def test_outcome_counts_in_the_graph_never_go_back(store_settings) -> None:  # noqa: ANN001
     """Outcome writes run concurrently: a count written late (2 after 3) must not undo a newer one (the healing
     job test once ended with failure_count 2 after three failed runs)."""
     from argus_streams.graph_queries import falkordb_rows
     from argus_streams.healing.store import RECORD_OUTCOME
 
-    tenant = f"{settings.topic_prefix}-race"
+    tenant = f"{store_settings.topic_prefix}-race"
     action = {"tenant_id": tenant, "signature": "v1:race"}
 
     async def scenario() -> None:
-        store = FixStore(settings)
+        store = FixStore(store_settings)
         try:
             for failed in (1, 3, 2):  # the write of the second outcome arrives last
                 await store._record(action, {**FIX, "success_count": 0, "failure_count": failed}, RECORD_OUTCOME)
@@ -77,24 +77,24 @@ def test_outcome_counts_in_the_graph_never_go_back(settings) -> None:  # noqa: A
 
     asyncio.run(scenario())
     query = "MATCH (x:Fix {tenant_id: $tenant}) RETURN x.failure_count AS failed, x.success_count AS ok"
-    assert neo4j_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
-    assert falkordb_rows(settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
+    assert neo4j_rows(store_settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
+    assert falkordb_rows(store_settings, query, {"tenant": tenant}) == [{"failed": 3, "ok": 0}]
 
 
-def test_an_outcome_is_counted_once_per_event(settings) -> None:  # noqa: ANN001
+def test_an_outcome_is_counted_once_per_event(store_settings) -> None:  # noqa: ANN001
     """A replayed or redelivered `test.executed` (the healing sink is at-least-once) counts nothing: not in the
     cache, not in either graph. Another event of the same run's outcome counts."""
     import redis
 
     from argus_streams.graph_queries import falkordb_rows
 
-    tenant = f"{settings.topic_prefix}-once"
+    tenant = f"{store_settings.topic_prefix}-once"
     failure, _ = request(tenant)
     outcome = {"op": "cache_outcome", "key": failure.key, "tenant_id": tenant, "signature": failure.signature,
                "fix": FIX}
 
     async def scenario() -> None:
-        store = FixStore(settings)
+        store = FixStore(store_settings)
         try:
             await store.apply({"op": "cache_set", "key": failure.key, "fix": FIX, "ttl_s": 600,
                                "tenant_id": tenant, "signature": failure.signature})
@@ -105,7 +105,7 @@ def test_an_outcome_is_counted_once_per_event(settings) -> None:  # noqa: ANN001
             await store.close()
 
     asyncio.run(scenario())
-    cache = redis.Redis.from_url(settings.cache_url.get_secret_value())
+    cache = redis.Redis.from_url(store_settings.cache_url.get_secret_value())
     try:
         counts = cache.hmget(failure.key, "success_count", "failure_count")
         marker_ttl = cache.ttl(f"{failure.key}:counted:e-1")
@@ -114,19 +114,19 @@ def test_an_outcome_is_counted_once_per_event(settings) -> None:  # noqa: ANN001
     assert counts == [b"2", b"1"]
     assert decisions.FIX_TTL_S - 60 <= marker_ttl <= decisions.FIX_TTL_S
     query = "MATCH (x:Fix {tenant_id: $tenant}) RETURN x.success_count AS ok, x.failure_count AS failed"
-    assert falkordb_rows(settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
-    assert neo4j_rows(settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
+    assert falkordb_rows(store_settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
+    assert neo4j_rows(store_settings, query, {"tenant": tenant}) == [{"ok": 2, "failed": 1}]
 
 
-def test_history_never_serves_a_fix_of_another_tenant_wired_to_this_one(settings) -> None:  # noqa: ANN001
+def test_history_never_serves_a_fix_of_another_tenant_wired_to_this_one(store_settings) -> None:  # noqa: ANN001
     """A FIXED_BY edge from this tenant's failure to another tenant's fix (a write this code does not make)
     serves nothing: the read names the tenant on the fix too."""
     from argus_streams.graph import falkordb_client
 
-    tenant, other = f"{settings.topic_prefix}-own", f"{settings.topic_prefix}-other"
-    db = falkordb_client(settings.falkordb_url.get_secret_value(), asynchronous=False)
+    tenant, other = f"{store_settings.topic_prefix}-own", f"{store_settings.topic_prefix}-other"
+    db = falkordb_client(store_settings.falkordb_url.get_secret_value(), asynchronous=False)
     try:
-        db.select_graph(settings.falkordb_graph).query(
+        db.select_graph(store_settings.falkordb_graph).query(
             "CREATE (:Failure {tenant_id: $t, signature: 'v1:x'})-[:FIXED_BY]->"
             "(:Fix {tenant_id: $o, signature: 'v1:x', selector: '#theirs', strategy: 'locator', confidence: 0.9, "
             "success_count: 5, failure_count: 0})", {"t": tenant, "o": other})
@@ -134,7 +134,7 @@ def test_history_never_serves_a_fix_of_another_tenant_wired_to_this_one(settings
         db.connection.close()
 
     async def best() -> list:
-        store = FixStore(settings)
+        store = FixStore(store_settings)
         try:
             return [await store.best_fix(tenant, "v1:x"), await store.best_fix(other, "v1:x")]
         finally:

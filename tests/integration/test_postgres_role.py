@@ -17,9 +17,9 @@ def app_connection(settings):  # noqa: ANN001, ANN201
     return psycopg2.connect(settings.database_url.get_secret_value(), connect_timeout=5)
 
 
-def test_the_jobs_role_is_no_superuser_and_cannot_do_what_one_can(settings) -> None:  # noqa: ANN001
-    assert urlsplit(settings.database_url.get_secret_value()).username == APP_ROLE
-    conn = app_connection(settings)
+def test_the_jobs_role_is_no_superuser_and_cannot_do_what_one_can(store_settings) -> None:  # noqa: ANN001
+    assert urlsplit(store_settings.database_url.get_secret_value()).username == APP_ROLE
+    conn = app_connection(store_settings)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -32,7 +32,7 @@ def test_the_jobs_role_is_no_superuser_and_cannot_do_what_one_can(settings) -> N
                 with pytest.raises(errors.InsufficientPrivilege):
                     cur.execute(refused)
             # What the stores need: a schema of its own, tables, indexes and the pgvector type.
-            schema = f"{settings.topic_prefix.replace('-', '_')}_own"
+            schema = f"{store_settings.topic_prefix.replace('-', '_')}_own"
             cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             cur.execute(sql.SQL("CREATE TABLE {}.t (id int PRIMARY KEY, v vector(3))").format(sql.Identifier(schema)))
             cur.execute(sql.SQL("INSERT INTO {}.t VALUES (1, '[1,2,3]') RETURNING v::text").format(
@@ -43,9 +43,10 @@ def test_the_jobs_role_is_no_superuser_and_cannot_do_what_one_can(settings) -> N
         conn.close()
 
 
-def test_up_hands_the_superusers_old_tables_to_the_jobs_role(stack, settings) -> None:  # noqa: ANN001
+def test_up_hands_the_superusers_old_tables_to_the_jobs_role(stack, store_settings) -> None:  # noqa: ANN001
     postgres = stack.service("postgres")
-    schema, table = f"{settings.topic_prefix.replace('-', '_')}_old", f"{settings.topic_prefix.replace('-', '_')}_t"
+    name = store_settings.topic_prefix.replace("-", "_")
+    schema, table = f"{name}_old", f"{name}_t"
     admin = postgres._connect(DATABASE)  # the superuser, as an earlier version made its tables
     admin.autocommit = True
     try:
@@ -54,7 +55,7 @@ def test_up_hands_the_superusers_old_tables_to_the_jobs_role(stack, settings) ->
                                 "CREATE TABLE public.{t} (id int PRIMARY KEY)").format(
                 s=sql.Identifier(schema), t=sql.Identifier(table)))
         postgres.after_healthy()  # what `up` runs once the server answers
-        conn = app_connection(settings)
+        conn = app_connection(store_settings)
         conn.autocommit = True
         try:
             with conn.cursor() as cur:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from argus_streams.errors import ServiceStartError
-from argus_streams.stack.base import Ports, Service, StackLayout, port_open
+from argus_streams.stack.base import Ports, Service, StackLayout
 from argus_streams.stack.flink import FlinkService, render_config
 from argus_streams.stack.kafka import KafkaService
 from argus_streams.stack.manager import GENERATED_SECRETS, Stack
@@ -27,11 +27,23 @@ SECRETS = {name: "Start0Errors0Secret" for name in GENERATED_SECRETS} | {
 }
 
 
+def bindable(port: int) -> bool:
+    """Nothing listens on the port and no connection uses it as its local end (a client's ephemeral port)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_layout(state_dir: Path) -> StackLayout:
-    """The default ports moved to where none is taken (the user's and the test stack's stay untouched)."""
-    for offset in range(30_000, 56_000, 1_000):
+    """The default ports moved to where none is taken (the user's and the test stack's stay untouched). The first
+    offsets keep every port below the kernel's ephemeral range (32768-60999), where a client connection may
+    take a port between this check and the server's bind."""
+    for offset in (*range(20_000, 24_000, 1_000), *range(30_000, 56_000, 1_000)):
         ports = Ports().shifted(offset)
-        if not any(port_open("127.0.0.1", port) for port in vars(ports).values()):
+        if all(bindable(port) for port in vars(ports).values()):
             return StackLayout(state_dir=state_dir, ports=ports)
     raise AssertionError("no free port range")
 
