@@ -48,12 +48,17 @@ def stack():  # noqa: ANN201 - Stack is imported lazily so unit tests never impo
             test_stack.down(report=lambda line: print(f"[test stack] {line}"))
 
 
+def unique_name() -> str:
+    """A topic prefix and graph name no other test uses."""
+    return f"it-{uuid.uuid4().hex[:10]}"
+
+
 @pytest.fixture
 def prefix(stack) -> str:  # noqa: ANN001
     """A topic prefix of this test's own, with the 8 catalog topics created under it."""
     from argus_streams.admin import ensure_topics
 
-    name = f"it-{uuid.uuid4().hex[:10]}"
+    name = unique_name()
     ensure_topics(stack.settings().model_copy(update={"topic_prefix": name}))
     return name
 
@@ -62,7 +67,7 @@ def prefix(stack) -> str:  # noqa: ANN001
 def store_settings(stack):  # noqa: ANN001, ANN201
     """The test stack's settings with a name of this test's own as topic prefix and graph, and no topics: for
     tests of the stores alone (each test's 8 topics add ~40 partitions the single broker carries to the end)."""
-    name = f"it-{uuid.uuid4().hex[:10]}"
+    name = unique_name()
     return stack.settings().model_copy(update={"topic_prefix": name, "falkordb_graph": name})
 
 

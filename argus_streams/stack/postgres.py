@@ -153,9 +153,5 @@ class PostgresService(Service):
             cur.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(
                 sql.Identifier(schema), sql.Identifier(table), role))
 
-    def url(self) -> str:
-        """The jobs' URL: the app role, not the superuser."""
-        return f"postgresql://{APP_ROLE}:{self.app_password}@{self.layout.host}:{self.layout.ports.postgres}/{DATABASE}"
-
     def endpoint(self) -> str:
         return f"postgresql://{self.layout.host}:{self.layout.ports.postgres}/{DATABASE} (pgvector, password)"
