@@ -50,6 +50,13 @@ def python_workers(conf: Path, orphans_only: bool = False) -> list[int]:
     return found
 
 
+def process_start_ms(pid: int) -> int:
+    """When process `pid` started, in milliseconds since the epoch (from /proc; 10 ms steps)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    booted = time.time() - float(Path("/proc/uptime").read_text().split()[0])  # /proc/stat's btime is whole seconds
+    return int(booted * 1000) + ticks * 1000 // os.sysconf("SC_CLK_TCK")
+
+
 def kill_python_workers(conf: Path) -> list[int]:
     """SIGKILL every Python worker of that cluster (a busy one outlives its TaskManager); returns their pids."""
     pids = python_workers(conf)
@@ -201,13 +208,24 @@ class FlinkService(Service):
         (self.conf_dir / "config.yaml").write_text(render_config(source, overrides))
 
     def healthy(self) -> bool:
+        """The JobManager answers and a TaskManager that runs now is registered with slots.
+
+        After a crash the JobManager lists the dead TaskManager until it notices (a missed heartbeat or the
+        lost connection, seconds later): `up` once returned on that ghost while the watchdog's new JVM had
+        not registered yet. A listed TaskManager whose last heartbeat is older than the start of our live
+        TaskManager JVM is that ghost; one just registered reports 0 until its first heartbeat.
+        """
+        started = [process_start_ms(pid) for pid in self._live("taskexecutor")]
         try:
-            with _NO_PROXY.open(f"{rest_url(self.layout)}/overview", timeout=2) as response:
-                overview = json.load(response)
+            with _NO_PROXY.open(f"{rest_url(self.layout)}/taskmanagers", timeout=2) as response:
+                listed = json.load(response).get("taskmanagers", [])
         except (OSError, ValueError):
             return False
         # Slots, not free slots: a cluster whose slots all run jobs is healthy (and must not be restarted).
-        return overview.get("taskmanagers", 0) >= 1 and overview.get("slots-total", 0) >= 1
+        return bool(started) and any(
+            tm.get("slotsNumber", 0) >= 1
+            and (tm.get("timeSinceLastHeartbeat", 0) == 0 or tm["timeSinceLastHeartbeat"] >= min(started))
+            for tm in listed)
 
     # Process handling: two daemons found by the scripts' pid files --------------------------------
     def _live(self, daemon: str) -> list[int]:

@@ -126,9 +126,16 @@ class Stack:
         return timings
 
     def down(self, report: Callable[[str], None] = print) -> None:
+        """Flink first (its jobs stop before the stores they write go away), then the servers side by side:
+        each may take its whole grace period before it is killed, and one after the other that added up to
+        minutes."""
+        flink = [s for s in self.services if s.name == "flink"]
+        servers = [s for s in reversed(self.services) if s.name != "flink"]
+        stopped = {s.name: s.stop() for s in flink}
+        with ThreadPoolExecutor(max_workers=max(len(servers), 1)) as pool:
+            stopped |= dict(zip([s.name for s in servers], pool.map(lambda s: s.stop(), servers), strict=True))
         for service in reversed(self.services):
-            stopped = service.stop()
-            report(f"{service.name:<9} {'stopped' if stopped else 'was not running'}")
+            report(f"{service.name:<9} {'stopped' if stopped[service.name] else 'was not running'}")
 
     def status(self) -> list[ServiceStatus]:
         rows = []

@@ -5,6 +5,7 @@ CPU). It stops the whole test stack, so it runs after everything else (tests/con
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -65,7 +66,7 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def test_down_stops_every_process_busy_python_workers_included(stack, settings, monkeypatch) -> None:  # noqa: ANN001
+def test_down_stops_every_process_busy_python_workers_included(stack, settings, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     flink = stack.service("flink")
     monkeypatch.setitem(flink_jobs.JOBS, "busy", Path(__file__).with_name("busy_job.py"))
     idle = set(python_workers(flink.conf_dir))  # earlier tests' jobs may still run
@@ -85,11 +86,18 @@ def test_down_stops_every_process_busy_python_workers_included(stack, settings, 
     # FalkorDB (redis) rewrites its command line: its pid and its children are found from its pid file
     before = processes_of(stack.layout.state_dir) | descendants({pid for pid in daemons.values() if pid})
     assert set(busy) <= before
-    down = subprocess.run([sys.executable, "-m", "argus_streams.cli", "down"], env=cli_env(stack), capture_output=True,
-                          text=True, timeout=180, check=False)  # as a user runs it
-    print(down.stdout, down.stderr)
+    out, err = tmp_path / "down.out", tmp_path / "down.err"  # files, not pipes: nothing can hold them open
+    with out.open("w") as stdout, err.open("w") as stderr:  # as a user runs it
+        down = subprocess.Popen([sys.executable, "-m", "argus_streams.cli", "down"], stdout=stdout, stderr=stderr,
+                                env=cli_env(stack, PYTHONFAULTHANDLER="1"))
+        try:
+            down.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            down.send_signal(signal.SIGABRT)  # the fault handler prints where each thread waits
+            down.wait(timeout=30)
+    print(out.read_text(), err.read_text())
     assert down.returncode == 0
-    assert {line.split()[0]: " ".join(line.split()[1:]) for line in down.stdout.splitlines()} == {
+    assert {line.split()[0]: " ".join(line.split()[1:]) for line in out.read_text().splitlines()} == {
         service.name: "stopped" for service in stack.services}
     deadline = time.monotonic() + 15  # killed processes are reaped by their new parent
     while any(alive(pid) for pid in before) and time.monotonic() < deadline:
