@@ -6,6 +6,7 @@ Every statistic is order-independent, so a replay after a restart converges to t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,31 @@ class TestRun:
     @property
     def signature_key(self) -> str:
         return f"{self.tenant_id}\x1f{self.signature}"
+
+
+# A TestRun as the JVM aggregation reads it (FailureEntries.java: the same order).
+TEST_RUN_FIELDS = ("tenant_id", "event_id", "suite_id", "test_id", "run_id", "build", "failed", "at", "signature",
+                   "error_type", "message")
+
+
+# A JSON escape of a UTF-16 surrogate: the only way a lone surrogate gets into a parsed string (strict UTF-8
+# decoding refuses encoded ones).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def run_fields(run: TestRun, raw: bytes | None = None) -> tuple[Any, ...]:
+    """The run's TEST_RUN_FIELDS. Raises UnicodeEncodeError (bad data) on a lone surrogate, which JSON's
+    `\\ud800` escapes can put in a Python string and which no UTF-8 coder on the way to the JVM can carry
+    (pydantic refuses them in every string field today; this keeps a field that stops being validated from
+    crashing the coder). Given the record `raw` it was parsed from, it checks only when `raw` holds such an
+    escape."""
+    fields = (run.tenant_id, run.event_id, run.suite_id, run.test_id, run.run_id, run.build, run.failed, run.at,
+              run.signature, run.error_type, run.message)
+    if raw is None or _SURROGATE_ESCAPE.search(raw):
+        for value in fields:
+            if isinstance(value, str):
+                value.encode("utf-8")
+    return fields
 
 
 def parse_run(raw: bytes) -> TestRun:

@@ -14,13 +14,21 @@ from typing import Any
 
 from pyflink.common import Row, Time, Types, WatermarkStrategy
 from pyflink.datastream import AsyncDataStream, AsyncFunction, DataStream
-from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.functions import KeyedProcessFunction, ProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.java_gateway import get_gateway
 
 from argus_streams import dlq
 from argus_streams.batching import MicroBatcher
 from argus_streams.events import EventType, topic_for
-from argus_streams.failures import Changed, TenantFailures, TenantKeyMismatch, parse_run
+from argus_streams.failures import (
+    TEST_RUN_FIELDS,
+    Changed,
+    TenantFailures,
+    TenantKeyMismatch,
+    parse_run,
+    run_fields,
+)
 from argus_streams.flink_jobs import flink_job_name
 from argus_streams.flink_kit import (
     BUNDLE_TIME_MS,
@@ -149,6 +157,40 @@ class AggregateFailures(KeyedProcessFunction):
             yield rows
 
 
+# The parsed run crossing from the Python parse step to the JVM aggregation: typed fields (Flink's row coder,
+# no pickle), in the order FailureEntries.java reads them.
+TEST_RUN_TYPE = Types.ROW_NAMED(
+    list(TEST_RUN_FIELDS),
+    [Types.STRING()] * 6 + [Types.BOOLEAN()] + [Types.STRING()] * 4,
+)
+AGGREGATIONS = ("jvm", "python")
+
+
+class ParseRuns(ProcessFunction):
+    """Parse and validate each (tenant key, record) row (bad input, a forged tenant included, to the DLQ side
+    output) and hand the run on as typed fields to the JVM aggregation. Stateless and not keyed: it runs
+    chained to the Kafka source, and the one shuffle by tenant is the JVM's, after it."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def process_element(self, row: Row, ctx: ProcessFunction.Context):  # noqa: ANN201
+        key, record = row[0], dlq.SourceRecord.from_row(row[1])
+        try:  # bad input of any kind is routed, with its context, never raised
+            run = parse_run(record.value)
+            if run.tenant_id != key:
+                raise TenantKeyMismatch(f"the event's tenant_id {run.tenant_id!r} is not its key {key!r}")
+            fields = run_fields(run, record.value)  # raises on text the JVM cannot take (a lone surrogate)
+        except Exception as exc:
+            yield DLQ_TAG, dead_letter_row(record, exc, self.prefix, SOURCE_NAME, self.metrics)
+            return
+        self.metrics.count("events", event_type=run.event_type)
+        yield Row(*fields)
+
+
 class GraphWrite(AsyncFunction):
     """Each element (a tenant's coalesced rows) upserted into FalkorDB and Neo4j at once, each store
     through its own micro-batcher: one write in flight per store, and the elements that arrive meanwhile
@@ -178,7 +220,8 @@ class GraphWrite(AsyncFunction):
         self.metrics.count("graph_write_ms", elapsed_ms)  # rate(ms) / rate(batches) = mean batch latency
         self.metrics.gauge("graph_write_last_ms", elapsed_ms, store=store)
 
-    async def async_invoke(self, rows: list[dict]) -> list:
+    async def async_invoke(self, element: str | list[dict]) -> list:
+        rows = json.loads(element) if isinstance(element, str) else element  # JVM aggregation: a JSON array
         if self._sink is None:
             self._sink = GraphSink(self.settings, neo4j=self.neo4j)
             self._batchers = [MicroBatcher(functools.partial(self._write_batch, writer), max_size=BATCH_ELEMENTS,
@@ -218,29 +261,38 @@ def graph_error_row(row: dict, error: BaseException, prefix: str, metrics: JobMe
     return dead_letter_row(record, error, prefix, SOURCE_NAME, metrics)
 
 
-def aggregate(records: DataStream, prefix: str) -> tuple[DataStream, DataStream]:
+def aggregate(records: DataStream, prefix: str, aggregation: str = "jvm") -> tuple[DataStream, DataStream]:
     """(tenant key, Kafka record) rows -> (graph upsert elements, DLQ records): all but the I/O at both ends.
 
-    One Python operator: the key comes from the JVM (TenantKeyedRecordDeserializer), so Flink shuffles
-    by tenant with no Python key selector, and the operator parses, validates and aggregates in one
-    crossing per record; the graph sink sees one element per tenant per FLUSH_MS, not one per event.
+    The key comes from the JVM (TenantKeyedRecordDeserializer), so Flink shuffles by tenant with no Python
+    key selector. `jvm` (the default): one Python operator parses and validates (a stateless crossing per
+    record), and the JVM's FailureAggregator keeps the state and emits each tenant's changed entries as a
+    JSON array. `python`: one Python operator parses, validates and aggregates (AggregateFailures; the
+    design before, kept to measure against). Either way the graph sink sees one element per tenant per
+    FLUSH_MS, not one per event.
     """
-    graph_rows = keyed_by_first_field(records, RECORD_TYPE) \
-        .process(AggregateFailures(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
-        .name("Parse, validate and aggregate per tenant: history, flakiness, signatures") \
-        .uid("failures-aggregate-v2")
-    return graph_rows, side_output(graph_rows, DLQ_TAG)
+    if aggregation == "python":
+        graph_rows = keyed_by_first_field(records, RECORD_TYPE) \
+            .process(AggregateFailures(prefix), output_type=Types.PICKLED_BYTE_ARRAY()) \
+            .name("Parse, validate and aggregate per tenant: history, flakiness, signatures") \
+            .uid("failures-aggregate-v2")
+        return graph_rows, side_output(graph_rows, DLQ_TAG)
+    runs = records.process(ParseRuns(prefix), output_type=TEST_RUN_TYPE) \
+        .name("Parse and validate: test runs, bad input to the DLQ").uid("failures-parse-v1")
+    aggregator = get_gateway().jvm.io.argus.streams.flink.FailureAggregator
+    graph_rows = DataStream(aggregator.aggregate(runs._j_data_stream))
+    return graph_rows, side_output(runs, DLQ_TAG)
 
 
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
-                   neo4j: bool = True, sink_parallelism: int | None = None) -> None:
+                   neo4j: bool = True, sink_parallelism: int | None = None, aggregation: str = "jvm") -> None:
     prefix = settings.topic_prefix
     topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
     records: DataStream = env.from_source(
         kafka_source(settings, topics, group_id, TENANT_KEYED_DESERIALIZER_CLASS), WatermarkStrategy.no_watermarks(),
         "Kafka: test.failed + test.executed", type_info=TENANT_KEYED_RECORD_TYPE,
     ).uid("failures-kafka-source")
-    graph_rows, dead_letters = aggregate(records, prefix)
+    graph_rows, dead_letters = aggregate(records, prefix, aggregation)
     graph_errors = AsyncDataStream.unordered_wait_with_retry(
         graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
     ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
@@ -258,9 +310,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bundle-time-ms", type=int, default=BUNDLE_TIME_MS,
                         help=f"longest a bundle of records waits before Python hands its results on "
                              f"(python.fn-execution.bundle.time; default {BUNDLE_TIME_MS})")
+    parser.add_argument("--aggregation", choices=AGGREGATIONS, default="jvm",
+                        help="where the keyed aggregation runs: jvm (default; Python parses) or python (one Python "
+                             "operator parses and aggregates, the design before)")
     args = parser.parse_args(argv)
     env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms)})
-    build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None)
+    build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None,
+                   aggregation=args.aggregation)
     env.execute(flink_job_name("failures", args.group_id, job_settings(args).topic_prefix))
 
 

@@ -6,6 +6,7 @@ import json
 import random
 from collections import Counter
 
+import pytest
 from pyflink.common import Row, Types
 from pyflink.datastream import RuntimeExecutionMode
 
@@ -17,7 +18,7 @@ from argus_streams.flink_kit import (
     java_instance,
 )
 from argus_streams.samples import executed_event, failed_event
-from jobs.failures import aggregate
+from jobs.failures import AGGREGATIONS, aggregate
 
 
 def record(topic: str, offset: int, value: bytes, key: str | None = "suite") -> Row:
@@ -26,7 +27,8 @@ def record(topic: str, offset: int, value: bytes, key: str | None = "suite") -> 
     return Row(tenant, Row(topic, offset % 6, offset, 0, key, bytearray(value), {"tenant_id": "acme"}))
 
 
-def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_operators_aggregate_dedupe_and_route_bad_input(aggregation: str) -> None:
     rng = random.Random(11)
     events: list[ArgusEvent] = []
     for i in range(40):  # 2 tenants x 2 signatures x 2 tests, plus passes
@@ -41,13 +43,19 @@ def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
     rows.append(record("argus.test.executed", 902, b'{"event_type": "test.executed"}'))
     forged = record("argus.test.failed", 903, events[1].to_bytes())
     rows.append(Row("acme", forged[1]))  # keyed as another tenant than the event says: never aggregated there
+    # a lone surrogate (a JSON escape) in an id: no UTF-8 coder could carry it to the JVM
+    surrogate = events[2].to_bytes().replace(b'"test_id": "t', b'"test_id": "\\ud800t', 1)
+    assert json.loads(surrogate)["payload"]["test_id"].startswith("\ud800")
+    rows.append(record("argus.test.failed", 904, surrogate))
 
     # A bounded input ends before any processing-time timer is due; in BATCH mode Flink fires a key's
     # timers when its input is done, so every tenant's pending rows are flushed (on Kafka, the timer does).
     env.set_runtime_mode(RuntimeExecutionMode.BATCH)
     source = env.from_collection(rows, type_info=TENANT_KEYED_RECORD_TYPE)
-    graph_rows, dead_letters = aggregate(source, "argus")
-    flat = graph_rows.flat_map(lambda rows: [json.dumps(r) for r in rows], output_type=Types.STRING()) \
+    graph_rows, dead_letters = aggregate(source, "argus", aggregation)
+    # an element is one tenant's coalesced rows: a JSON array from the JVM, a list from Python
+    flat = graph_rows.flat_map(lambda rows: [json.dumps(r) for r in (json.loads(rows) if isinstance(rows, str)
+                                                                     else rows)], output_type=Types.STRING()) \
         .disable_chaining()
     tagged = flat.union(
         dead_letters.map(lambda r: json.dumps({"kind": "dlq", "topic": r[0], "key": r[1], "value": r[2]}),
@@ -75,12 +83,13 @@ def test_operators_aggregate_dedupe_and_route_bad_input() -> None:
     assert tests[("acme", "t0")]["flakiness"] > 0 and tests[("globex", "t0")]["flakiness"] == 0
 
     dead = [r for r in out if r["kind"] == "dlq"]
-    assert Counter(r["topic"] for r in dead) == {"argus.dlq": 3}
+    assert Counter(r["topic"] for r in dead) == {"argus.dlq": 4}
     letters = {json.loads(r["value"])["payload"]["original_offset"]: json.loads(r["value"]) for r in dead}
     assert letters[901]["payload"]["error_type"] == "EventValidationError"
     assert letters[902]["payload"]["original_topic"] == "argus.test.executed"
     assert letters[901]["tenant_id"] == "acme"  # from the original record's headers
     assert letters[903]["payload"]["error_type"] == "TenantKeyMismatch"
+    assert letters[904]["payload"]["error_type"] == "EventValidationError"  # not a valid string (pydantic)
 
 
 def test_the_tenant_key_is_the_events_own_top_level_tenant_id() -> None:

@@ -1,0 +1,383 @@
+package io.argus.streams.flink;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import org.apache.flink.types.Row;
+
+/**
+ * One tenant's failure state as flat entries, the JVM twin of Python's {@code failures.TenantFailures}:
+ * {@code t} histories per (suite, test), {@code f} tallies per signature, {@code e} tallies per
+ * (signature, test). Each event reads and writes at most three small entries, whatever the size of a
+ * suite or a signature. The values are encoded here (a version byte, then the fields), so the state's
+ * format is ours and not a serializer's.
+ *
+ * <p>Every statistic is the one Python computes, field for field; {@code tests/unit/test_jvm_failures.py}
+ * feeds the same runs to both and compares the rows.
+ */
+public final class FailureEntries {
+    /** The window of builds flakiness is computed over, and the ids a build remembers (failures.py). */
+    public static final int FLAKINESS_WINDOW_BUILDS = 20;
+    public static final int MAX_EVENTS_PER_BUILD = 1000;
+    private static final byte FORMAT = 1;
+
+    /** TestRun fields, in the order of Python's {@code failures.TEST_RUN_FIELDS}. */
+    public static final int TENANT = 0;
+    public static final int EVENT_ID = 1;
+    public static final int SUITE = 2;
+    public static final int TEST = 3;
+    public static final int RUN = 4;
+    public static final int BUILD = 5;
+    public static final int FAILED = 6;
+    public static final int AT = 7;
+    public static final int SIGNATURE = 8;
+    public static final int ERROR_TYPE = 9;
+    public static final int MESSAGE = 10;
+
+    /** Where the entries live: the job's MapState, or a plain map in the tests. */
+    public interface Store {
+        byte[] get(String key) throws Exception;
+
+        void put(String key, byte[] value) throws Exception;
+    }
+
+    private FailureEntries() {}
+
+    /**
+     * Count one run; returns the entries it changed (entry key -> its kind and ids, the graph row's
+     * identity), or null when this event id was already counted.
+     */
+    public static Map<String, String[]> record(Store store, Row run) throws Exception {
+        String suite = str(run, SUITE), test = str(run, TEST), at = str(run, AT);
+        String historyKey = "t\u001f" + suite + "\u001f" + test;
+        History history = History.decode(store.get(historyKey));
+        if (!history.record(str(run, EVENT_ID), str(run, BUILD), Boolean.TRUE.equals(run.getField(FAILED)))) {
+            return null;
+        }
+        store.put(historyKey, history.encode());
+        Map<String, String[]> changed = new LinkedHashMap<>();
+        changed.put(historyKey, new String[] {"test", suite, test});
+        String signature = str(run, SIGNATURE);
+        if (Boolean.TRUE.equals(run.getField(FAILED)) && signature != null && !signature.isEmpty()) {
+            String nodeKey = "f\u001f" + signature, edgeKey = "e\u001f" + signature + "\u001f" + test;
+            Tally tally = Tally.decode(store.get(nodeKey));
+            tally.record(at, str(run, EVENT_ID), str(run, ERROR_TYPE), str(run, MESSAGE));
+            store.put(nodeKey, tally.encode());
+            Edge edge = Edge.decode(store.get(edgeKey));
+            edge.record(at, suite);
+            store.put(edgeKey, edge.encode());
+            changed.put(nodeKey, new String[] {"failure", signature});
+            changed.put(edgeKey, new String[] {"edge", signature, test});
+        }
+        return changed;
+    }
+
+    /** The graph's upsert rows of the changed entries as a JSON array (entries gone from state are skipped). */
+    public static String rowsJson(String tenant, Store store, Iterator<Map.Entry<String, String[]>> changed)
+            throws Exception {
+        StringBuilder json = new StringBuilder("[");
+        while (changed.hasNext()) {
+            Map.Entry<String, String[]> entry = changed.next();
+            byte[] value = store.get(entry.getKey());
+            if (value == null) {
+                continue;  // expired from state since it changed: nothing newer to write
+            }
+            if (json.length() > 1) {
+                json.append(',');
+            }
+            row(json, tenant, entry.getValue(), value);
+        }
+        return json.append(']').toString();
+    }
+
+    private static void row(StringBuilder json, String tenant, String[] ids, byte[] value) {
+        json.append('{');
+        switch (ids[0]) {
+            case "test" -> {
+                History history = History.decode(value);
+                field(json, "kind", "test").append(',');
+                field(json, "tenant_id", tenant).append(',');
+                field(json, "suite_id", ids[1]).append(',');
+                field(json, "test_id", ids[2]).append(",\"flakiness\":").append(history.flakiness());
+                json.append(",\"seq\":").append(history.seq);
+            }
+            case "failure" -> {
+                Tally tally = Tally.decode(value);
+                field(json, "kind", "failure").append(',');
+                field(json, "tenant_id", tenant).append(',');
+                field(json, "signature", ids[1]).append(",\"count\":").append(tally.count).append(',');
+                field(json, "first_seen", tally.firstSeen).append(',');
+                field(json, "last_seen", tally.lastSeen).append(',');
+                field(json, "error_type", tally.errorType).append(',');
+                field(json, "sample_message", tally.sampleMessage);
+            }
+            default -> {
+                Edge edge = Edge.decode(value);
+                field(json, "kind", "edge").append(',');
+                field(json, "tenant_id", tenant).append(',');
+                field(json, "signature", ids[1]).append(',');
+                field(json, "test_id", ids[2]).append(',');
+                field(json, "suite_id", edge.suiteId).append(",\"edge_count\":").append(edge.count).append(',');
+                field(json, "edge_last_seen", edge.lastSeen);
+            }
+        }
+        json.append('}');
+    }
+
+    private static StringBuilder field(StringBuilder json, String name, String value) {
+        json.append('"').append(name).append("\":\"");
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            switch (c) {
+                case '"' -> json.append("\\\"");
+                case '\\' -> json.append("\\\\");
+                default -> {
+                    if (c < 0x20 || Character.isSurrogate(c)) {
+                        json.append(String.format("\\u%04x", (int) c));  // valid JSON whatever the pairing
+                    } else {
+                        json.append(c);
+                    }
+                }
+            }
+        }
+        return json.append('"');
+    }
+
+    private static String str(Row run, int field) {
+        Object value = run.getField(field);
+        return value == null ? null : value.toString();
+    }
+
+    private static String orEmpty(String value) {
+        return value == null ? "" : value;
+    }
+
+    private static DataInputStream reader(byte[] value) throws IOException {
+        DataInputStream in = new DataInputStream(new ByteArrayInputStream(value));
+        byte format = in.readByte();
+        if (format != FORMAT) {
+            throw new IOException("unknown failure entry format " + format);
+        }
+        return in;
+    }
+
+    private abstract static class Encoded {
+        abstract void write(DataOutputStream out) throws IOException;
+
+        final byte[] encode() {
+            try {
+                ByteArrayOutputStream bytes = new ByteArrayOutputStream(64);
+                DataOutputStream out = new DataOutputStream(bytes);
+                out.writeByte(FORMAT);
+                write(out);
+                return bytes.toByteArray();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** Python's TestHistory: per build (oldest first) whether it failed, passed, and the ids counted. */
+    static final class History extends Encoded {
+        final LinkedHashMap<String, Build> builds = new LinkedHashMap<>();
+        long seq;
+
+        static final class Build {
+            boolean failed;
+            boolean passed;
+            final Set<String> seen = new HashSet<>();
+        }
+
+        boolean record(String eventId, String build, boolean failed) {
+            Build runs = builds.computeIfAbsent(build, b -> new Build());
+            if (runs.seen.contains(eventId)) {
+                return false;
+            }
+            if (runs.seen.size() < MAX_EVENTS_PER_BUILD) {
+                runs.seen.add(eventId);
+            }
+            if (failed) {
+                runs.failed = true;
+            } else {
+                runs.passed = true;
+            }
+            while (builds.size() > FLAKINESS_WINDOW_BUILDS) {
+                builds.remove(builds.keySet().iterator().next());  // the oldest build seen goes first
+            }
+            seq++;
+            return true;
+        }
+
+        /** round(flaky / builds, 4) as Python computes it (no ties at 4 digits with at most 20 builds). */
+        double flakiness() {
+            if (builds.isEmpty()) {
+                return 0.0;
+            }
+            long flaky = builds.values().stream().filter(b -> b.failed && b.passed).count();
+            long n = builds.size();
+            return ((flaky * 20000 + n) / (2 * n)) / 10000.0;
+        }
+
+        @Override
+        void write(DataOutputStream out) throws IOException {
+            out.writeLong(seq);
+            out.writeInt(builds.size());
+            for (Map.Entry<String, Build> build : builds.entrySet()) {
+                out.writeUTF(build.getKey());
+                out.writeBoolean(build.getValue().failed);
+                out.writeBoolean(build.getValue().passed);
+                out.writeInt(build.getValue().seen.size());
+                for (String id : build.getValue().seen) {
+                    out.writeUTF(id);
+                }
+            }
+        }
+
+        static History decode(byte[] value) {
+            History history = new History();
+            if (value == null) {
+                return history;
+            }
+            try {
+                DataInputStream in = reader(value);
+                history.seq = in.readLong();
+                for (int b = in.readInt(); b > 0; b--) {
+                    Build build = new Build();
+                    history.builds.put(in.readUTF(), build);
+                    build.failed = in.readBoolean();
+                    build.passed = in.readBoolean();
+                    for (int i = in.readInt(); i > 0; i--) {
+                        build.seen.add(in.readUTF());
+                    }
+                }
+                return history;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** Python's FailureTally: the Failure node of one (tenant, signature). */
+    static final class Tally extends Encoded {
+        long count;
+        String firstSeen = "";
+        String lastSeen = "";
+        String errorType = "";
+        String sampleMessage = "";
+        String sampleAt = "";
+        String sampleEventId = "";
+
+        void record(String at, String eventId, String runErrorType, String message) {
+            count++;
+            firstSeen = firstSeen.isEmpty() || at.compareTo(firstSeen) < 0 ? at : firstSeen;
+            lastSeen = at.compareTo(lastSeen) > 0 ? at : lastSeen;
+            errorType = orEmpty(runErrorType);
+            // the earliest failure is the sample, whatever the arrival order: (at, event_id) as a tuple
+            int byTime = at.compareTo(sampleAt);
+            if (sampleMessage.isEmpty() || byTime < 0 || (byTime == 0 && eventId.compareTo(sampleEventId) < 0)) {
+                sampleAt = at;
+                sampleEventId = eventId;
+                sampleMessage = orEmpty(message);
+            }
+        }
+
+        @Override
+        void write(DataOutputStream out) throws IOException {
+            out.writeLong(count);
+            for (String text : List.of(firstSeen, lastSeen, errorType, sampleMessage, sampleAt, sampleEventId)) {
+                out.writeUTF(text);
+            }
+        }
+
+        static Tally decode(byte[] value) {
+            Tally tally = new Tally();
+            if (value == null) {
+                return tally;
+            }
+            try {
+                DataInputStream in = reader(value);
+                tally.count = in.readLong();
+                tally.firstSeen = in.readUTF();
+                tally.lastSeen = in.readUTF();
+                tally.errorType = in.readUTF();
+                tally.sampleMessage = in.readUTF();
+                tally.sampleAt = in.readUTF();
+                tally.sampleEventId = in.readUTF();
+                return tally;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** Python's EdgeTally: the HAD_FAILURE edge of one (tenant, signature, test). */
+    static final class Edge extends Encoded {
+        long count;
+        String lastSeen = "";
+        String suiteId = "";
+
+        void record(String at, String suite) {
+            count++;
+            lastSeen = at.compareTo(lastSeen) > 0 ? at : lastSeen;
+            suiteId = suiteId.isEmpty() ? orEmpty(suite) : suiteId;
+        }
+
+        @Override
+        void write(DataOutputStream out) throws IOException {
+            out.writeLong(count);
+            out.writeUTF(lastSeen);
+            out.writeUTF(suiteId);
+        }
+
+        static Edge decode(byte[] value) {
+            Edge edge = new Edge();
+            if (value == null) {
+                return edge;
+            }
+            try {
+                DataInputStream in = reader(value);
+                edge.count = in.readLong();
+                edge.lastSeen = in.readUTF();
+                edge.suiteId = in.readUTF();
+                return edge;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** For the parity tests (through py4j): record each run in an in-memory store of its tenant, and return
+     * after each run the rows of what it changed ("null" for a duplicate). */
+    public static List<String> replay(List<Row> runs) throws Exception {
+        Map<String, Map<String, byte[]>> tenants = new java.util.HashMap<>();
+        List<String> out = new ArrayList<>();
+        for (Row run : runs) {
+            Map<String, byte[]> entries = tenants.computeIfAbsent(str(run, TENANT), t -> new java.util.HashMap<>());
+            Store store = new Store() {
+                @Override
+                public byte[] get(String key) {
+                    return entries.get(key);
+                }
+
+                @Override
+                public void put(String key, byte[] value) {
+                    entries.put(key, value);
+                }
+            };
+            Map<String, String[]> changed = record(store, run);
+            out.add(changed == null ? "null" : rowsJson(str(run, TENANT), store, changed.entrySet().iterator()));
+        }
+        return out;
+    }
+}
