@@ -12,6 +12,7 @@ from pyflink.java_gateway import get_gateway
 
 from argus_streams.failures import (
     FLAKINESS_WINDOW_BUILDS,
+    MAX_EVENTS_PER_BUILD,
     TEST_RUN_FIELDS,
     TenantFailures,
     TestRun,
@@ -51,7 +52,7 @@ def python_rows(runs: list[TestRun]) -> list[Any]:
     return out
 
 
-def jvm_rows(runs: list[TestRun]) -> list[Any]:
+def java_rows(runs: list[TestRun]) -> Any:
     gateway = get_gateway()
     rows = gateway.jvm.java.util.ArrayList()
     for run in runs:
@@ -59,7 +60,11 @@ def jvm_rows(runs: list[TestRun]) -> list[Any]:
         for index, value in enumerate(run_fields(run)):
             fields[index] = value
         rows.add(gateway.jvm.org.apache.flink.types.Row.of(fields))
-    out = gateway.jvm.io.argus.streams.flink.FailureEntries.replay(rows)
+    return rows
+
+
+def jvm_rows(runs: list[TestRun]) -> list[Any]:
+    out = get_gateway().jvm.io.argus.streams.flink.FailureEntries.replay(java_rows(runs))
     return [None if text == "null" else sorted(json.loads(text), key=json.dumps) for text in out]
 
 
@@ -84,3 +89,18 @@ def test_a_lone_surrogate_is_bad_data_before_it_reaches_the_jvm() -> None:
     bad = TestRun(**{**run.__dict__, "test_id": json.loads('"t\\ud800"')})
     with pytest.raises(UnicodeEncodeError):
         run_fields(bad)
+
+
+def test_one_tests_state_stays_bounded_however_many_events_and_builds(jvm: None) -> None:  # noqa: ARG001
+    """A stream of one test's events: 1,500 in one build, then one each in 60 more builds. Its history keeps the
+    last 20 builds and at most 1,000 ids a build; evicted builds take their ids with them."""
+    one = random_runs(random.Random(3), 1)[0]
+    runs = [TestRun(**{**one.__dict__, "event_id": f"e{n}", "build": "b0", "failed": n % 2 == 0, "signature": None})
+            for n in range(MAX_EVENTS_PER_BUILD + 500)]
+    sizes = get_gateway().jvm.io.argus.streams.flink.FailureEntries.sizesAfter(java_rows(runs))
+    assert list(sizes[one.tenant_id]) == [2, MAX_EVENTS_PER_BUILD]  # the history and one build's ids
+    runs += [TestRun(**{**one.__dict__, "event_id": f"x{n}", "build": f"b{n + 1}", "signature": None})
+             for n in range(60)]
+    sizes = get_gateway().jvm.io.argus.streams.flink.FailureEntries.sizesAfter(java_rows(runs))
+    assert list(sizes[one.tenant_id]) == [1 + FLAKINESS_WINDOW_BUILDS, FLAKINESS_WINDOW_BUILDS]
+    assert python_rows(runs) == jvm_rows(runs)

@@ -84,6 +84,11 @@ public final class FailureAggregator extends KeyedProcessFunction<String, Row, S
             public void put(String key, byte[] value) throws Exception {
                 entries.put(key, value);
             }
+
+            @Override
+            public void remove(String key) throws Exception {
+                entries.remove(key);
+            }
         };
         duplicates = getRuntimeContext().getMetricGroup().addGroup("argus").counter("duplicates");
     }

@@ -18,9 +18,9 @@ import org.apache.flink.types.Row;
 
 /**
  * One tenant's failure state as flat entries, the JVM twin of Python's {@code failures.TenantFailures}:
- * {@code t} histories per (suite, test), {@code f} tallies per signature, {@code e} tallies per
- * (signature, test). Each event reads and writes at most three small entries, whatever the size of a
- * suite or a signature. The values are encoded here (a version byte, then the fields), so the state's
+ * {@code t} histories per (suite, test), {@code i} the event ids each (suite, test, build) counted, {@code f}
+ * tallies per signature, {@code e} tallies per (signature, test). Each event reads and writes at most four
+ * small entries, whatever the size of a suite or a signature. The values are encoded here (a version byte, then the fields), so the state's
  * format is ours and not a serializer's.
  *
  * <p>Every statistic is the one Python computes, field for field; {@code tests/unit/test_jvm_failures.py}
@@ -50,6 +50,8 @@ public final class FailureEntries {
         byte[] get(String key) throws Exception;
 
         void put(String key, byte[] value) throws Exception;
+
+        void remove(String key) throws Exception;
     }
 
     private FailureEntries() {}
@@ -59,11 +61,23 @@ public final class FailureEntries {
      * identity), or null when this event id was already counted.
      */
     public static Map<String, String[]> record(Store store, Row run) throws Exception {
-        String suite = str(run, SUITE), test = str(run, TEST), at = str(run, AT);
+        String suite = str(run, SUITE), test = str(run, TEST), at = str(run, AT), build = str(run, BUILD);
         String historyKey = "t\u001f" + suite + "\u001f" + test;
         History history = History.decode(store.get(historyKey));
-        if (!history.record(str(run, EVENT_ID), str(run, BUILD), Boolean.TRUE.equals(run.getField(FAILED)))) {
-            return null;
+        // The ids a build counted are an entry of their own (`i`, at most MAX_EVENTS_PER_BUILD of them): an event
+        // re-encodes its build's ids, not those of every build in the window.
+        boolean known = history.builds.containsKey(build);
+        Set<String> seen = known ? decodeIds(store.get(idsKey(suite, test, build))) : new HashSet<>();
+        String eventId = str(run, EVENT_ID);
+        if (seen.contains(eventId)) {
+            return null;  // a producer retry or a republished record: counted once
+        }
+        if (seen.size() < MAX_EVENTS_PER_BUILD) {
+            seen.add(eventId);
+        }
+        store.put(idsKey(suite, test, build), encodeIds(seen));  // also when full: it lives as long as the history
+        for (String evicted : history.record(build, Boolean.TRUE.equals(run.getField(FAILED)))) {
+            store.remove(idsKey(suite, test, evicted));
         }
         store.put(historyKey, history.encode());
         Map<String, String[]> changed = new LinkedHashMap<>();
@@ -154,6 +168,41 @@ public final class FailureEntries {
         return json.append('"');
     }
 
+    private static String idsKey(String suite, String test, String build) {
+        return "i\u001f" + suite + "\u001f" + test + "\u001f" + build;
+    }
+
+    private static byte[] encodeIds(Set<String> ids) {
+        try {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream(16 + 40 * ids.size());
+            DataOutputStream out = new DataOutputStream(bytes);
+            out.writeByte(FORMAT);
+            out.writeInt(ids.size());
+            for (String id : ids) {
+                out.writeUTF(id);
+            }
+            return bytes.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static Set<String> decodeIds(byte[] value) {
+        Set<String> ids = new HashSet<>();
+        if (value == null) {
+            return ids;
+        }
+        try {
+            DataInputStream in = reader(value);
+            for (int i = in.readInt(); i > 0; i--) {
+                ids.add(in.readUTF());
+            }
+            return ids;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     private static String str(Row run, int field) {
         Object value = run.getField(field);
         return value == null ? null : value.toString();
@@ -188,7 +237,8 @@ public final class FailureEntries {
         }
     }
 
-    /** Python's TestHistory: per build (oldest first) whether it failed, passed, and the ids counted. */
+    /** Python's TestHistory without its ids (their own entries): per build (oldest first) whether it failed and
+     * passed, and the events counted. */
     static final class History extends Encoded {
         final LinkedHashMap<String, Build> builds = new LinkedHashMap<>();
         long seq;
@@ -196,27 +246,24 @@ public final class FailureEntries {
         static final class Build {
             boolean failed;
             boolean passed;
-            final Set<String> seen = new HashSet<>();
         }
 
-        boolean record(String eventId, String build, boolean failed) {
+        /** Count a new run of `build`; returns the builds it pushed out of the window (oldest first). */
+        List<String> record(String build, boolean failed) {
             Build runs = builds.computeIfAbsent(build, b -> new Build());
-            if (runs.seen.contains(eventId)) {
-                return false;
-            }
-            if (runs.seen.size() < MAX_EVENTS_PER_BUILD) {
-                runs.seen.add(eventId);
-            }
             if (failed) {
                 runs.failed = true;
             } else {
                 runs.passed = true;
             }
+            List<String> evicted = new ArrayList<>();
             while (builds.size() > FLAKINESS_WINDOW_BUILDS) {
-                builds.remove(builds.keySet().iterator().next());  // the oldest build seen goes first
+                String oldest = builds.keySet().iterator().next();  // the oldest build seen goes first
+                builds.remove(oldest);
+                evicted.add(oldest);
             }
             seq++;
-            return true;
+            return evicted;
         }
 
         /** round(flaky / builds, 4) as Python computes it (no ties at 4 digits with at most 20 builds). */
@@ -237,10 +284,6 @@ public final class FailureEntries {
                 out.writeUTF(build.getKey());
                 out.writeBoolean(build.getValue().failed);
                 out.writeBoolean(build.getValue().passed);
-                out.writeInt(build.getValue().seen.size());
-                for (String id : build.getValue().seen) {
-                    out.writeUTF(id);
-                }
             }
         }
 
@@ -257,9 +300,6 @@ public final class FailureEntries {
                     history.builds.put(in.readUTF(), build);
                     build.failed = in.readBoolean();
                     build.passed = in.readBoolean();
-                    for (int i = in.readInt(); i > 0; i--) {
-                        build.seen.add(in.readUTF());
-                    }
                 }
                 return history;
             } catch (IOException e) {
@@ -360,7 +400,25 @@ public final class FailureEntries {
     /** For the parity tests (through py4j): record each run in an in-memory store of its tenant, and return
      * after each run the rows of what it changed ("null" for a duplicate). */
     public static List<String> replay(List<Row> runs) throws Exception {
+        return replay(runs, new java.util.HashMap<>());
+    }
+
+    /** For the bound tests: how many entries, and how many ids in them, each tenant holds after the runs. */
+    public static Map<String, List<Integer>> sizesAfter(List<Row> runs) throws Exception {
         Map<String, Map<String, byte[]>> tenants = new java.util.HashMap<>();
+        replay(runs, tenants);
+        Map<String, List<Integer>> sizes = new java.util.HashMap<>();
+        for (Map.Entry<String, Map<String, byte[]>> tenant : tenants.entrySet()) {
+            int ids = 0;
+            for (Map.Entry<String, byte[]> entry : tenant.getValue().entrySet()) {
+                ids += entry.getKey().startsWith("i\u001f") ? decodeIds(entry.getValue()).size() : 0;
+            }
+            sizes.put(tenant.getKey(), List.of(tenant.getValue().size(), ids));
+        }
+        return sizes;
+    }
+
+    private static List<String> replay(List<Row> runs, Map<String, Map<String, byte[]>> tenants) throws Exception {
         List<String> out = new ArrayList<>();
         for (Row run : runs) {
             Map<String, byte[]> entries = tenants.computeIfAbsent(str(run, TENANT), t -> new java.util.HashMap<>());
@@ -373,6 +431,11 @@ public final class FailureEntries {
                 @Override
                 public void put(String key, byte[] value) {
                     entries.put(key, value);
+                }
+
+                @Override
+                public void remove(String key) {
+                    entries.remove(key);
                 }
             };
             Map<String, String[]> changed = record(store, run);
