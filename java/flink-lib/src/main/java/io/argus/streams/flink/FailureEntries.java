@@ -63,32 +63,34 @@ public final class FailureEntries {
     public static Map<String, String[]> record(Store store, Row run) throws Exception {
         String suite = str(run, SUITE), test = str(run, TEST), at = str(run, AT), build = str(run, BUILD);
         String historyKey = "t\u001f" + suite + "\u001f" + test;
-        History history = History.decode(store.get(historyKey));
+        History history = Encoded.decode(store.get(historyKey), new History());
         // The ids a build counted are an entry of their own (`i`, at most MAX_EVENTS_PER_BUILD of them): an event
         // re-encodes its build's ids, not those of every build in the window.
         boolean known = history.builds.containsKey(build);
-        Set<String> seen = known ? decodeIds(store.get(idsKey(suite, test, build))) : new HashSet<>();
+        String buildIdsKey = idsKey(suite, test, build);
+        Ids ids = known ? Encoded.decode(store.get(buildIdsKey), new Ids()) : new Ids();
         String eventId = str(run, EVENT_ID);
-        if (seen.contains(eventId)) {
+        boolean failed = Boolean.TRUE.equals(run.getField(FAILED));
+        if (ids.seen.contains(eventId)) {
             return null;  // a producer retry or a republished record: counted once
         }
-        if (seen.size() < MAX_EVENTS_PER_BUILD) {
-            seen.add(eventId);
+        if (ids.seen.size() < MAX_EVENTS_PER_BUILD) {
+            ids.seen.add(eventId);
         }
-        store.put(idsKey(suite, test, build), encodeIds(seen));  // also when full: it lives as long as the history
-        for (String evicted : history.record(build, Boolean.TRUE.equals(run.getField(FAILED)))) {
+        store.put(buildIdsKey, ids.encode());  // also when full: it lives as long as the history
+        for (String evicted : history.record(build, failed)) {
             store.remove(idsKey(suite, test, evicted));
         }
         store.put(historyKey, history.encode());
         Map<String, String[]> changed = new LinkedHashMap<>();
         changed.put(historyKey, new String[] {"test", suite, test});
         String signature = str(run, SIGNATURE);
-        if (Boolean.TRUE.equals(run.getField(FAILED)) && signature != null && !signature.isEmpty()) {
+        if (failed && signature != null && !signature.isEmpty()) {
             String nodeKey = "f\u001f" + signature, edgeKey = "e\u001f" + signature + "\u001f" + test;
-            Tally tally = Tally.decode(store.get(nodeKey));
-            tally.record(at, str(run, EVENT_ID), str(run, ERROR_TYPE), str(run, MESSAGE));
+            Tally tally = Encoded.decode(store.get(nodeKey), new Tally());
+            tally.record(at, eventId, str(run, ERROR_TYPE), str(run, MESSAGE));
             store.put(nodeKey, tally.encode());
-            Edge edge = Edge.decode(store.get(edgeKey));
+            Edge edge = Encoded.decode(store.get(edgeKey), new Edge());
             edge.record(at, suite);
             store.put(edgeKey, edge.encode());
             changed.put(nodeKey, new String[] {"failure", signature});
@@ -119,7 +121,7 @@ public final class FailureEntries {
         json.append('{');
         switch (ids[0]) {
             case "test" -> {
-                History history = History.decode(value);
+                History history = Encoded.decode(value, new History());
                 field(json, "kind", "test").append(',');
                 field(json, "tenant_id", tenant).append(',');
                 field(json, "suite_id", ids[1]).append(',');
@@ -127,7 +129,7 @@ public final class FailureEntries {
                 json.append(",\"seq\":").append(history.seq);
             }
             case "failure" -> {
-                Tally tally = Tally.decode(value);
+                Tally tally = Encoded.decode(value, new Tally());
                 field(json, "kind", "failure").append(',');
                 field(json, "tenant_id", tenant).append(',');
                 field(json, "signature", ids[1]).append(",\"count\":").append(tally.count).append(',');
@@ -137,7 +139,7 @@ public final class FailureEntries {
                 field(json, "sample_message", tally.sampleMessage);
             }
             default -> {
-                Edge edge = Edge.decode(value);
+                Edge edge = Encoded.decode(value, new Edge());
                 field(json, "kind", "edge").append(',');
                 field(json, "tenant_id", tenant).append(',');
                 field(json, "signature", ids[1]).append(',');
@@ -172,37 +174,6 @@ public final class FailureEntries {
         return "i\u001f" + suite + "\u001f" + test + "\u001f" + build;
     }
 
-    private static byte[] encodeIds(Set<String> ids) {
-        try {
-            ByteArrayOutputStream bytes = new ByteArrayOutputStream(16 + 40 * ids.size());
-            DataOutputStream out = new DataOutputStream(bytes);
-            out.writeByte(FORMAT);
-            out.writeInt(ids.size());
-            for (String id : ids) {
-                out.writeUTF(id);
-            }
-            return bytes.toByteArray();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static Set<String> decodeIds(byte[] value) {
-        Set<String> ids = new HashSet<>();
-        if (value == null) {
-            return ids;
-        }
-        try {
-            DataInputStream in = reader(value);
-            for (int i = in.readInt(); i > 0; i--) {
-                ids.add(in.readUTF());
-            }
-            return ids;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
     private static String str(Row run, int field) {
         Object value = run.getField(field);
         return value == null ? null : value.toString();
@@ -212,17 +183,11 @@ public final class FailureEntries {
         return value == null ? "" : value;
     }
 
-    private static DataInputStream reader(byte[] value) throws IOException {
-        DataInputStream in = new DataInputStream(new ByteArrayInputStream(value));
-        byte format = in.readByte();
-        if (format != FORMAT) {
-            throw new IOException("unknown failure entry format " + format);
-        }
-        return in;
-    }
-
+    /** An entry's value: a format byte, then its fields. */
     private abstract static class Encoded {
         abstract void write(DataOutputStream out) throws IOException;
+
+        abstract void read(DataInputStream in) throws IOException;
 
         final byte[] encode() {
             try {
@@ -233,6 +198,44 @@ public final class FailureEntries {
                 return bytes.toByteArray();
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
+            }
+        }
+
+        /** `fresh` filled from `value`, or left empty when there is no value yet. */
+        static <T extends Encoded> T decode(byte[] value, T fresh) {
+            if (value == null) {
+                return fresh;
+            }
+            try {
+                DataInputStream in = new DataInputStream(new ByteArrayInputStream(value));
+                byte format = in.readByte();
+                if (format != FORMAT) {
+                    throw new IOException("unknown failure entry format " + format);
+                }
+                fresh.read(in);
+                return fresh;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** The event ids one (suite, test, build) counted. */
+    static final class Ids extends Encoded {
+        final Set<String> seen = new HashSet<>();
+
+        @Override
+        void write(DataOutputStream out) throws IOException {
+            out.writeInt(seen.size());
+            for (String id : seen) {
+                out.writeUTF(id);
+            }
+        }
+
+        @Override
+        void read(DataInputStream in) throws IOException {
+            for (int i = in.readInt(); i > 0; i--) {
+                seen.add(in.readUTF());
             }
         }
     }
@@ -287,23 +290,14 @@ public final class FailureEntries {
             }
         }
 
-        static History decode(byte[] value) {
-            History history = new History();
-            if (value == null) {
-                return history;
-            }
-            try {
-                DataInputStream in = reader(value);
-                history.seq = in.readLong();
-                for (int b = in.readInt(); b > 0; b--) {
-                    Build build = new Build();
-                    history.builds.put(in.readUTF(), build);
-                    build.failed = in.readBoolean();
-                    build.passed = in.readBoolean();
-                }
-                return history;
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
+        @Override
+        void read(DataInputStream in) throws IOException {
+            seq = in.readLong();
+            for (int b = in.readInt(); b > 0; b--) {
+                Build build = new Build();
+                builds.put(in.readUTF(), build);
+                build.failed = in.readBoolean();
+                build.passed = in.readBoolean();
             }
         }
     }
@@ -340,24 +334,15 @@ public final class FailureEntries {
             }
         }
 
-        static Tally decode(byte[] value) {
-            Tally tally = new Tally();
-            if (value == null) {
-                return tally;
-            }
-            try {
-                DataInputStream in = reader(value);
-                tally.count = in.readLong();
-                tally.firstSeen = in.readUTF();
-                tally.lastSeen = in.readUTF();
-                tally.errorType = in.readUTF();
-                tally.sampleMessage = in.readUTF();
-                tally.sampleAt = in.readUTF();
-                tally.sampleEventId = in.readUTF();
-                return tally;
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+        @Override
+        void read(DataInputStream in) throws IOException {
+            count = in.readLong();
+            firstSeen = in.readUTF();
+            lastSeen = in.readUTF();
+            errorType = in.readUTF();
+            sampleMessage = in.readUTF();
+            sampleAt = in.readUTF();
+            sampleEventId = in.readUTF();
         }
     }
 
@@ -380,20 +365,11 @@ public final class FailureEntries {
             out.writeUTF(suiteId);
         }
 
-        static Edge decode(byte[] value) {
-            Edge edge = new Edge();
-            if (value == null) {
-                return edge;
-            }
-            try {
-                DataInputStream in = reader(value);
-                edge.count = in.readLong();
-                edge.lastSeen = in.readUTF();
-                edge.suiteId = in.readUTF();
-                return edge;
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+        @Override
+        void read(DataInputStream in) throws IOException {
+            count = in.readLong();
+            lastSeen = in.readUTF();
+            suiteId = in.readUTF();
         }
     }
 
@@ -411,7 +387,7 @@ public final class FailureEntries {
         for (Map.Entry<String, Map<String, byte[]>> tenant : tenants.entrySet()) {
             int ids = 0;
             for (Map.Entry<String, byte[]> entry : tenant.getValue().entrySet()) {
-                ids += entry.getKey().startsWith("i\u001f") ? decodeIds(entry.getValue()).size() : 0;
+                ids += entry.getKey().startsWith("i\u001f") ? Encoded.decode(entry.getValue(), new Ids()).seen.size() : 0;
             }
             sizes.put(tenant.getKey(), List.of(tenant.getValue().size(), ids));
         }
