@@ -48,7 +48,15 @@ from argus_streams.flink_kit import (
     side_output,
     state_ttl,
 )
-from argus_streams.graph import GraphSink, WritePlan, is_data_error
+from argus_streams.graph import (
+    INDEXES,
+    UPSERT_EDGES,
+    UPSERT_FAILURES,
+    UPSERT_TESTS,
+    GraphSink,
+    WritePlan,
+    is_data_error,
+)
 from argus_streams.job_metrics import JobMetrics
 from argus_streams.settings import Settings
 
@@ -252,6 +260,26 @@ class GraphWrite(AsyncFunction):
                 pass  # the operator's loop is already gone; connections close with the process
 
 
+class GraphWriteRefused(Exception):
+    """A store refused a graph row as data (a query error), in the JVM graph sink: the message names the store
+    and the client's error."""
+
+
+class GraphRefusals(ProcessFunction):
+    """The JVM graph sink's refused rows (row JSON, store, error type, message) -> DLQ records. Idle unless a
+    store refuses a row; in thread mode it costs no worker process."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.metrics = JobMetrics(runtime_context.get_metrics_group())
+
+    def process_element(self, refused: Row, ctx: ProcessFunction.Context):  # noqa: ANN201
+        error = GraphWriteRefused(f"{refused[1]} refused the row: {refused[2]}: {refused[3]}")
+        yield graph_error_row(json.loads(refused[0]), error, self.prefix, self.metrics)
+
+
 def graph_error_row(row: dict, error: BaseException, prefix: str, metrics: JobMetrics | None = None) -> Row:
     """A graph upsert the databases refused: no Kafka record stands behind it, so its row is the value."""
     record = dlq.SourceRecord(
@@ -284,6 +312,35 @@ def aggregate(records: DataStream, prefix: str, aggregation: str = "jvm") -> tup
     return graph_rows, side_output(runs, DLQ_TAG)
 
 
+REFUSED_TYPE = Types.ROW_NAMED(["row", "store", "error_type", "error_message"], [Types.STRING()] * 4)
+
+
+def jvm_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = True,
+                   parallelism: int | None = None) -> DataStream:
+    """The graph sink in the JVM (FailureGraphSink.java: a writer thread per store, both stores side by side, the
+    statements and indexes of graph.py), its refused rows turned into DLQ records."""
+    gateway = get_gateway()
+
+    def strings(values: Sequence[str]) -> Any:
+        array = gateway.new_array(gateway.jvm.String, len(values))
+        for index, value in enumerate(values):
+            array[index] = value
+        return array
+
+    statements = strings([UPSERT_FAILURES, UPSERT_EDGES, UPSERT_TESTS])
+    indexes = strings([f"{label}:{','.join(props)}" for label, props in INDEXES])
+    refused = DataStream(gateway.jvm.io.argus.streams.flink.FailureGraphSink.write(
+        graph_rows._j_data_stream, settings.falkordb_url.get_secret_value(), settings.falkordb_graph,
+        settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(), neo4j,
+        statements, indexes, parallelism or 0,
+    ))
+    letters = refused.process(GraphRefusals(settings.topic_prefix), output_type=OUT_RECORD_TYPE) \
+        .name("Refused graph rows to the DLQ").uid("failures-graph-refusals-v1")
+    if parallelism:
+        letters = letters.set_parallelism(parallelism)
+    return letters
+
+
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
                    neo4j: bool = True, sink_parallelism: int | None = None, aggregation: str = "jvm") -> None:
     prefix = settings.topic_prefix
@@ -293,14 +350,24 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
         "Kafka: test.failed + test.executed", type_info=TENANT_KEYED_RECORD_TYPE,
     ).uid("failures-kafka-source")
     graph_rows, dead_letters = aggregate(records, prefix, aggregation)
-    graph_errors = AsyncDataStream.unordered_wait_with_retry(
-        graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
-    ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
-    if sink_parallelism:
-        graph_errors = graph_errors.set_parallelism(sink_parallelism)
+    if aggregation == "jvm":
+        graph_errors = jvm_graph_sink(graph_rows, settings, neo4j, sink_parallelism)
+    else:
+        graph_errors = python_graph_sink(graph_rows, settings, neo4j, sink_parallelism)
     dead_letters.union(graph_errors) \
         .sink_to(kafka_sink(settings, transactional_id_prefix=f"{group_id}-dlq")) \
         .name("Kafka: argus.dlq").uid("failures-dlq-sink")
+
+
+def python_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = True,
+                      parallelism: int | None = None) -> DataStream:
+    """The graph sink in Python (GraphWrite in async I/O; the design before, with --aggregation python)."""
+    graph_errors = AsyncDataStream.unordered_wait_with_retry(
+        graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
+    ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()
+    if parallelism:
+        graph_errors = graph_errors.set_parallelism(parallelism)
+    return graph_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -313,8 +380,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--aggregation", choices=AGGREGATIONS, default="jvm",
                         help="where the keyed aggregation runs: jvm (default; Python parses) or python (one Python "
                              "operator parses and aggregates, the design before)")
+    parser.add_argument("--python-mode", choices=("thread", "process"), default=None,
+                        help="where the Python operators run (python.execution-mode): thread, inside the TaskManager "
+                             "(the default with --aggregation jvm: no worker processes), or process (a worker process "
+                             "per operator chain; the only mode --aggregation python runs in: its sink is async I/O)")
     args = parser.parse_args(argv)
-    env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms)})
+    mode = args.python_mode or ("thread" if args.aggregation == "jvm" else "process")
+    if mode == "thread" and args.aggregation == "python":
+        parser.error("--aggregation python needs --python-mode process (PyFlink runs async I/O only there)")
+    env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms),
+                                        "python.execution-mode": mode})
     build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None,
                    aggregation=args.aggregation)
     env.execute(flink_job_name("failures", args.group_id, job_settings(args).topic_prefix))

@@ -85,6 +85,26 @@ def conf_dir(layout: StackLayout) -> Path:
     return layout.data_dir(FlinkService.name).absolute() / "conf"
 
 
+def lib_dir(layout: StackLayout) -> Path:
+    """The cluster's lib/ (FLINK_LIB_DIR): the wheel's lib/ plus its opt/flink-python jar, as links.
+
+    PyFlink's thread mode embeds Python in the TaskManager through pemja, whose native library a JVM loads
+    once: from a job's own class loader (flink-python in opt/, shipped with each job) a second job's load
+    fails (`NoSuchFieldException: loadedLibraryNames` on Java 17). With the jar here and `pemja.` loaded
+    parent-first (config.yaml), every job shares the TaskManager's one copy."""
+    return layout.data_dir(FlinkService.name).absolute() / "lib"
+
+
+def link_lib_dir(target: Path) -> None:
+    """(Re)make `target` as lib_dir() describes."""
+    home = flink_home()
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for jar in [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python*.jar"))]:
+        (target / jar.name).symlink_to(jar)
+
+
 def rest_url(layout: StackLayout) -> str:
     return f"http://{layout.host}:{layout.ports.flink_rest}"
 
@@ -96,6 +116,7 @@ def flink_env(layout: StackLayout) -> dict[str, str]:
     env.update(
         FLINK_HOME=str(flink_home()),
         FLINK_CONF_DIR=str(conf_dir(layout)),
+        FLINK_LIB_DIR=str(lib_dir(layout)),
         FLINK_LOG_DIR=str(layout.logs_dir.absolute() / "flink"),
         FLINK_PID_DIR=str(layout.run_dir.absolute()),
         FLINK_IDENT_STRING=IDENT,
@@ -184,6 +205,7 @@ class FlinkService(Service):
         # Only local daemons: `localhost`/`127.0.0.1` here makes the scripts start them without ssh.
         (self.conf_dir / "masters").write_text(f"{self.layout.host}:{self.layout.ports.flink_rest}\n")
         (self.conf_dir / "workers").write_text(f"{self.layout.host}\n")
+        link_lib_dir(lib_dir(self.layout))
         data = self.data_dir.absolute()  # file:// URIs need absolute paths
         for folder in ("checkpoints", "savepoints", "tmp"):
             (data / folder).mkdir(parents=True, exist_ok=True)
