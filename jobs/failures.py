@@ -315,10 +315,8 @@ def aggregate(records: DataStream, prefix: str, aggregation: str = "jvm") -> tup
 REFUSED_TYPE = Types.ROW_NAMED(["row", "store", "error_type", "error_message"], [Types.STRING()] * 4)
 
 
-def jvm_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = True,
-                   parallelism: int | None = None) -> DataStream:
-    """The graph sink in the JVM (FailureGraphSink.java: a writer thread per store, both stores side by side, the
-    statements and indexes of graph.py), its refused rows turned into DLQ records."""
+def jvm_sink_arguments(settings: Settings, neo4j: bool = True) -> tuple:
+    """FailureGraphSink.write's arguments after the stream: the stores, and graph.py's statements and indexes."""
     gateway = get_gateway()
 
     def strings(values: Sequence[str]) -> Any:
@@ -327,13 +325,18 @@ def jvm_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = Tru
             array[index] = value
         return array
 
-    statements = strings([UPSERT_FAILURES, UPSERT_EDGES, UPSERT_TESTS])
-    indexes = strings([f"{label}:{','.join(props)}" for label, props in INDEXES])
-    refused = DataStream(gateway.jvm.io.argus.streams.flink.FailureGraphSink.write(
-        graph_rows._j_data_stream, settings.falkordb_url.get_secret_value(), settings.falkordb_graph,
-        settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(), neo4j,
-        statements, indexes, parallelism or 0,
-    ))
+    return (settings.falkordb_url.get_secret_value(), settings.falkordb_graph, settings.neo4j_uri,
+            settings.neo4j_user, settings.neo4j_password.get_secret_value(), neo4j,
+            strings([UPSERT_FAILURES, UPSERT_EDGES, UPSERT_TESTS]),
+            strings([f"{label}:{','.join(props)}" for label, props in INDEXES]))
+
+
+def jvm_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = True,
+                   parallelism: int | None = None) -> DataStream:
+    """The graph sink in the JVM (FailureGraphSink.java: a writer thread per store, both stores side by side, the
+    statements and indexes of graph.py), its refused rows turned into DLQ records."""
+    refused = DataStream(get_gateway().jvm.io.argus.streams.flink.FailureGraphSink.write(
+        graph_rows._j_data_stream, *jvm_sink_arguments(settings, neo4j), parallelism or 0))
     letters = refused.process(GraphRefusals(settings.topic_prefix), output_type=OUT_RECORD_TYPE) \
         .name("Refused graph rows to the DLQ").uid("failures-graph-refusals-v1")
     if parallelism:

@@ -197,6 +197,33 @@ public final class GraphWrites {
         }
     }
 
+    private static final org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper JSON =
+            new org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper();
+
+    /** The plan of a JSON array of rows (as FailureGraphSink reads them): for the tests, through Py4J. */
+    public static Plan planOf(String rowsJson) throws IOException {
+        return Plan.of(JSON.readValue(rowsJson,
+                new org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.type.TypeReference<
+                        List<Map<String, Object>>>() {}));
+    }
+
+    /** A plan as JSON {failures, edges, tests}: for the tests. */
+    public static String planJson(String rowsJson) throws IOException {
+        Plan plan = planOf(rowsJson);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("failures", plan.failures);
+        out.put("edges", plan.edges);
+        out.put("tests", plan.tests);
+        return JSON.writeValueAsString(out);
+    }
+
+    /** A JSON value in FalkorDB's parameter syntax: for the tests. */
+    public static String falkordbLiteral(String json) throws IOException {
+        StringBuilder out = new StringBuilder();
+        FalkorStore.literal(out, JSON.readValue(json, Object.class));
+        return out.toString();
+    }
+
     /** A store that writes a plan, or throws what its client raised (classified by {@link #classify}). */
     public interface Store extends AutoCloseable {
         String name();
