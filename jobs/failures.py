@@ -344,8 +344,12 @@ def jvm_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = Tru
     return letters
 
 
+SINKS = ("python", "jvm")
+
+
 def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-failures",
-                   neo4j: bool = True, sink_parallelism: int | None = None, aggregation: str = "jvm") -> None:
+                   neo4j: bool = True, sink_parallelism: int | None = None, aggregation: str = "jvm",
+                   sink: str = "jvm") -> None:
     prefix = settings.topic_prefix
     topics = [topic_for(EventType.TEST_FAILED, prefix), topic_for(EventType.TEST_EXECUTED, prefix)]
     records: DataStream = env.from_source(
@@ -353,7 +357,7 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
         "Kafka: test.failed + test.executed", type_info=TENANT_KEYED_RECORD_TYPE,
     ).uid("failures-kafka-source")
     graph_rows, dead_letters = aggregate(records, prefix, aggregation)
-    if aggregation == "jvm":
+    if sink == "jvm":
         graph_errors = jvm_graph_sink(graph_rows, settings, neo4j, sink_parallelism)
     else:
         graph_errors = python_graph_sink(graph_rows, settings, neo4j, sink_parallelism)
@@ -383,18 +387,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--aggregation", choices=AGGREGATIONS, default="jvm",
                         help="where the keyed aggregation runs: jvm (default; Python parses) or python (one Python "
                              "operator parses and aggregates, the design before)")
+    parser.add_argument("--sink", choices=SINKS, default=None,
+                        help="where the graph sink runs: jvm (FailureGraphSink; the default with --aggregation jvm: "
+                             "the job then has no Python worker process) or python (async I/O in a Python worker; "
+                             "the design before, and the only sink --aggregation python takes)")
     parser.add_argument("--python-mode", choices=("thread", "process"), default=None,
                         help="where the Python operators run (python.execution-mode): thread, inside the TaskManager "
-                             "(the default with --aggregation jvm: no worker processes), or process (a worker process "
-                             "per operator chain; the only mode --aggregation python runs in: its sink is async I/O)")
+                             "(the default with --sink jvm: no worker processes), or process (a worker process per "
+                             "operator chain; the only mode a Python sink runs in: PyFlink runs async I/O only there)")
     args = parser.parse_args(argv)
-    mode = args.python_mode or ("thread" if args.aggregation == "jvm" else "process")
-    if mode == "thread" and args.aggregation == "python":
-        parser.error("--aggregation python needs --python-mode process (PyFlink runs async I/O only there)")
+    args.sink = args.sink or ("jvm" if args.aggregation == "jvm" else "python")
+    if args.sink == "jvm" and args.aggregation == "python":
+        parser.error("--sink jvm takes the JVM aggregation's rows: use it with --aggregation jvm")
+    mode = args.python_mode or ("thread" if args.sink == "jvm" else "process")
+    if mode == "thread" and args.sink == "python":
+        parser.error("a Python sink needs --python-mode process (PyFlink runs async I/O only there)")
     env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms),
                                         "python.execution-mode": mode})
     build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None,
-                   aggregation=args.aggregation)
+                   aggregation=args.aggregation, sink=args.sink)
     env.execute(flink_job_name("failures", args.group_id, job_settings(args).topic_prefix))
 
 

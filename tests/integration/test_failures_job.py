@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC
 from typing import Any
 
+import pytest
 from kafka import KafkaProducer
 
 from argus_streams import flink_jobs, flink_metrics
@@ -85,11 +86,11 @@ def read_dlq(settings, expected: int, job_id: str, timeout_s: float = 90) -> lis
     return records
 
 
-def submit(stack, settings, from_path: str | None = None) -> str:  # noqa: ANN001
+def submit(stack, settings, from_path: str | None = None, *extra: str) -> str:  # noqa: ANN001
     job_id = flink_jobs.submit(
         settings, "failures", from_path=from_path, stack_env=stack.layout.secrets_file,
         job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
-                  "--group-id", f"{settings.topic_prefix}-failures"),
+                  "--group-id", f"{settings.topic_prefix}-failures", *extra),
     )
     flink_jobs.wait_running(settings, job_id)
     return job_id
@@ -148,7 +149,8 @@ def assert_exact_graph(settings, events: list[ArgusEvent], tenants: list[str]) -
                     else None for t in graph["tests"]} == flakiness, store
 
 
-def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("sink", ["python", "jvm"])  # jvm: the job's Python steps run in thread mode
+def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings, sink: str) -> None:  # noqa: ANN001
     prefix = settings.topic_prefix
     tenants = [f"{prefix}-acme", prefix + "-o'brien\"}})-[:X]->() DETACH DELETE n //"]  # Cypher metacharacters
     events = valid_stream(tenants, per_tenant=60)
@@ -174,7 +176,7 @@ def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  #
     producer.flush()
     producer.close()
 
-    job_id = submit(stack, settings)
+    job_id = submit(stack, settings, None, "--sink", sink)
     try:
         expected_total = sum(sum(c.values()) for c in expected_failures(events).values())
         wait_for(lambda: (sum(graph_totals(settings, t, "neo4j") for t in tenants) == expected_total,
@@ -229,13 +231,14 @@ def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings) -> None:  #
         flink_jobs.cancel(settings, job_id)
 
 
-def test_restart_from_checkpoint_keeps_counts_exact(stack, settings) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("sink", ["python", "jvm"])  # jvm: a second thread-mode job on the TaskManager, too
+def test_restart_from_checkpoint_keeps_counts_exact(stack, settings, sink: str) -> None:  # noqa: ANN001
     tenant = f"{settings.topic_prefix}-restart"
     first = valid_stream([tenant], per_tenant=300, seed=1)
     second = valid_stream([tenant], per_tenant=12_000, seed=2, start_run=300)  # seconds of work: mid-stream
     with EventGateway(settings) as gateway:
         gateway.publish_many(first)
-        job_id = submit(stack, settings)
+        job_id = submit(stack, settings, None, "--sink", sink)
         wait_for(lambda: (graph_totals(settings, tenant) == 300, graph_totals(settings, tenant)), what="first half")
         flink_jobs.wait_checkpoints(settings, job_id, count=1)
         gateway.publish_many(second)  # the job is mid-stream on these when it is stopped
@@ -244,7 +247,7 @@ def test_restart_from_checkpoint_keeps_counts_exact(stack, settings) -> None:  #
     checkpoint = flink_jobs.latest_checkpoint(settings, job_id)
     assert checkpoint, "the job retained no checkpoint"
 
-    job_id = submit(stack, settings, from_path=checkpoint)
+    job_id = submit(stack, settings, checkpoint, "--sink", sink)
     try:
         total = 300 + 12_000
         wait_for(lambda: (graph_totals(settings, tenant, "neo4j") == total,
