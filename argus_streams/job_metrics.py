@@ -31,13 +31,27 @@ class JobMetrics:
     def __init__(self, metric_group: Any):
         self._group = metric_group.add_group(GROUP)
         self._values: dict[tuple[str, Labels], int] = {}
+        # Thread mode (PyFlink's embedded metric groups): a Python gauge is called by Flink's metric reporter
+        # thread through pemja, which crashed the TaskManager (SIGSEGV in take_gil, measured: once the job was
+        # cancelled). There each total is a Flink counter, held in the JVM and moved from the operator's thread.
+        self._embedded = ".embedded." in type(metric_group).__module__
+        self._counters: dict[tuple[str, Labels], Any] = {}
 
     def _register(self, name: str, labels: Labels) -> None:
         key = (name, labels)
         group = self._group
         for label, value in labels:
             group = group.add_group(label, value)
-        group.gauge(name, lambda: self._values[key])
+        if self._embedded:
+            self._counters[key] = group.counter(name)
+        else:
+            group.gauge(name, lambda: self._values[key])
+
+    def _set(self, key: tuple[str, Labels], value: int) -> None:
+        counter = self._counters.get(key)
+        if counter is not None and value != self._values[key]:
+            counter.inc(value - self._values[key])
+        self._values[key] = value
 
     def count(self, name: str, n: int = 1, **labels: str) -> None:
         """Add `n` to the total `name` with these labels (label order does not matter)."""
@@ -45,14 +59,15 @@ class JobMetrics:
         if key not in self._values:
             self._values[key] = 0
             self._register(*key)
-        self._values[key] += n
+        self._set(key, self._values[key] + n)
 
     def gauge(self, name: str, value: int, **labels: str) -> None:
         """Set the gauge `name` (the last observed value, e.g. the last batch's latency in ms)."""
         key = (name, tuple(sorted(labels.items())))
         if key not in self._values:
+            self._values[key] = 0
             self._register(*key)
-        self._values[key] = int(value)
+        self._set(key, int(value))
 
     def value(self, name: str, **labels: str) -> int:
         return self._values.get((name, tuple(sorted(labels.items()))), 0)

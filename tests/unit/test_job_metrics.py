@@ -78,3 +78,42 @@ def test_series_names_follow_the_reporter_and_alert_rules_use_them() -> None:
         "flink_taskmanager_job_task_operator_argus_event_type_events"  # as in SCRAPE, the reporter's format
     rules = (REPO_ROOT / "deploy" / "prometheus" / "alerts.yml").read_text()
     assert flink_metrics.series_name("healing_outcomes", "source", "outcome") in rules
+
+
+class FakeCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.count += n
+
+
+class EmbeddedGroup(FakeGroup):
+    """Thread mode's metric group (its class lives in pyflink's `...metrics.embedded` module): counters only."""
+
+    def __init__(self, scope: tuple[str, ...] = (), gauges: dict | None = None, counters: dict | None = None):
+        super().__init__(scope, gauges)
+        self.counters = counters if counters is not None else {}
+
+    def add_group(self, name: str, extra: str | None = None) -> EmbeddedGroup:
+        return EmbeddedGroup((*self.scope, name, *([extra] if extra else [])), self.gauges, self.counters)
+
+    def counter(self, name: str) -> FakeCounter:
+        return self.counters.setdefault((*self.scope, name), FakeCounter())
+
+
+EmbeddedGroup.__module__ = "pyflink.fn_execution.metrics.embedded.metric_impl"
+
+
+def test_in_thread_mode_totals_and_gauges_are_flink_counters_never_python_callbacks() -> None:
+    """A Python gauge there is called by the metric reporter's thread through pemja: it crashed the TaskManager."""
+    group = EmbeddedGroup()
+    metrics = JobMetrics(group)
+    metrics.count("events", event_type="test.failed")
+    metrics.count("events", 2, event_type="test.failed")
+    metrics.gauge("graph_write_last_ms", 120)
+    metrics.gauge("graph_write_last_ms", 7)
+    assert group.gauges == {}
+    assert group.counters[("argus", "event_type", "test.failed", "events")].count == 3
+    assert group.counters[("argus", "graph_write_last_ms")].count == 7
+    assert metrics.value("events", event_type="test.failed") == 3
