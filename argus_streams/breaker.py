@@ -22,7 +22,9 @@ class BreakerState(StrEnum):
 class CircuitBreaker:
     """Closed → (threshold consecutive failures) → open → (reset timeout) → half-open → one probe.
 
-    A probe that succeeds closes the circuit; one that fails opens it again for another timeout.
+    A probe that succeeds closes the circuit; one that fails opens it again for another timeout. A probe that
+    reports neither within the reset timeout is lost (its caller died or raised past the breaker): the next call
+    probes instead, so one lost probe never holds the circuit open for good.
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
+        self._probe_started = 0.0
         self.last_error: BaseException | None = None
 
     @property
@@ -56,8 +59,11 @@ class CircuitBreaker:
             state = self._current()
             if state is BreakerState.CLOSED:
                 return
-            if state is BreakerState.HALF_OPEN and not self._probing:
+            if state is BreakerState.HALF_OPEN and (
+                not self._probing or self._clock() >= self._probe_started + self.reset_timeout_s
+            ):
                 self._probing = True
+                self._probe_started = self._clock()
                 return
             remaining = max(0.0, self._opened_at + self.reset_timeout_s - self._clock())
             raise CircuitOpenError(

@@ -160,19 +160,28 @@ class EventGateway:
         Order is kept per partition key. Raises on the first event that could not be published.
         """
         self.breaker.before_call()
-        pending = [self._send(event, topic) for event in events]
-        results = []
-        for event_topic, started, future in pending:
-            results.append(self._await(event_topic, started, future))
-        return results
+        try:
+            pending = [self._send(event, topic) for event in events]
+            return [self._await(event_topic, started, future) for event_topic, started, future in pending]
+        except PublishError:
+            raise  # the breaker has heard of it
+        except Exception as exc:
+            # Whatever else the client raised (a connection or metadata error past `send`, a failed reconnect)
+            # is a failure too: a call the breaker never hears of would leave it waiting on a probe.
+            self._failed(topic or "unknown", exc)
+            raise PublishError(f"publish failed: {exc!r}") from exc
 
     def flush(self, timeout_s: float | None = None) -> None:
         if self._producer is not None:
             self._producer.flush(timeout=timeout_s)
 
     def _send(self, event: ArgusEvent, topic: str | None) -> tuple[str, float, Any]:
-        producer = self.start()._producer
         event_topic = topic or event.topic(self.settings.topic_prefix)
+        try:
+            producer = self.start()._producer
+        except PublishError as exc:  # no producer: the broker is away or refused our login
+            self._failed(event_topic, exc)
+            raise
         headers = [
             ("correlation_id", event.correlation_id.encode()),
             ("tenant_id", event.tenant_id.encode()),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 import pytest
@@ -49,8 +51,17 @@ class Load(threading.Thread):
         self.pause_s = duration_s / max(1, len(events) // CHUNK)
         self.gateway = gateway or EventGateway(settings)
         self.errors: list[str] = []
+        self.last_errors: list[str] = []  # with their times and texts, for a failure's message
         self.breaker_states: set[BreakerState] = set()
         self.done = threading.Event()
+
+    def stuck(self) -> str:
+        """Where the publisher is and what it last saw: what a failure's message needs to tell a hang from a
+        loop of refusals."""
+        frame = sys._current_frames().get(self.ident or -1)
+        where = "".join(traceback.format_stack(frame)[-6:]) if frame else "(not running)"
+        return (f"{len(self.errors)} errors, breaker {self.gateway.breaker.state.value}, last: {self.last_errors}; "
+                f"it is at:\n{where}")
 
     def run(self) -> None:
         with self.gateway:
@@ -63,6 +74,7 @@ class Load(threading.Thread):
                         break
                     except ArgusStreamsError as exc:
                         self.errors.append(type(exc).__name__)
+                        self.last_errors = [*self.last_errors[-4:], f"{time.strftime('%X')} {exc!r}"[:400]]
                         self.breaker_states.add(self.gateway.breaker.state)
                         time.sleep(1)
                 time.sleep(self.pause_s)
@@ -87,7 +99,7 @@ def under_load(settings, events: list[ArgusEvent], fault: Callable[[], None], **
     load.start()
     time.sleep(2)
     fault()
-    assert load.done.wait(timeout=300), "the publisher never finished"
+    assert load.done.wait(timeout=300), f"the publisher never finished: {load.stuck()}"
     return load
 
 

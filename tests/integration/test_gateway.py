@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import defaultdict
 
 import pytest
 
-from argus_streams.breaker import BreakerState
+from argus_streams.breaker import BreakerState, CircuitBreaker
 from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError
 from argus_streams.events import ArgusEvent, EventType
-from argus_streams.gateway import EventGateway
+from argus_streams.gateway import EventGateway, GatewayTimeouts
 from argus_streams.kafka_io import read_records
 from argus_streams.samples import demo_stream
 from argus_streams.topics import catalog
@@ -58,6 +59,33 @@ def test_wrong_scram_password_is_refused_clearly(settings) -> None:  # noqa: ANN
     with pytest.raises(BrokerAuthError, match="refused SASL SCRAM-SHA-512 login for user 'argus-service'"):
         EventGateway(wrong).start()
     assert time.monotonic() - started < 30
+
+
+def test_a_broker_never_reached_is_counted_so_the_breaker_opens_and_probes_again(settings) -> None:  # noqa: ANN001
+    """Connecting is part of publishing: a failed connect is a failure the breaker hears of. Were it not, a probe
+    that failed to connect would leave the breaker waiting on it and every later call would fail fast."""
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = settings.model_copy(update={"brokers": f"127.0.0.1:{closed.getsockname()[1]}"})
+        breaker = CircuitBreaker("unreachable", failure_threshold=2, reset_timeout_s=0.5)
+        gateway = EventGateway(nowhere, timeouts=GatewayTimeouts(bootstrap_ms=1_000), breaker=breaker)
+        event = demo_stream()[0]
+        for _ in range(2):
+            with pytest.raises(PublishError, match="cannot reach broker"):
+                gateway.publish(event)
+        assert breaker.state is BreakerState.OPEN
+        with pytest.raises(CircuitOpenError):
+            gateway.publish(event)
+        time.sleep(0.5)
+        with pytest.raises(PublishError, match="cannot reach broker"):  # the probe: tried, failed, counted
+            gateway.publish(event)
+        assert breaker.state is BreakerState.OPEN
+        time.sleep(0.5)
+        with pytest.raises(PublishError, match="cannot reach broker"):  # and the next probe is let through
+            gateway.publish(event)
+    failures = sum(sample.value for metric in gateway.metrics.failed.collect() for sample in metric.samples
+                   if sample.name.endswith("_total"))
+    assert failures == 4
 
 
 @pytest.mark.faults

@@ -59,3 +59,20 @@ def test_probe_outcome_closes_or_reopens(probe_ok: bool, final: BreakerState) ->
         breaker.record_failure(OSError())
     assert breaker.state is final
     assert changes == [BreakerState.OPEN, BreakerState.HALF_OPEN, final]
+
+
+def test_a_lost_probe_does_not_hold_the_circuit_open_for_good() -> None:
+    """A probe whose caller never reports (it raised past the breaker, or died) is given up after the reset
+    timeout: the next call probes instead of failing fast forever."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("b", failure_threshold=1, reset_timeout_s=5, clock=clock)
+    breaker.record_failure(OSError())
+    clock.now = 5.0
+    breaker.before_call()  # the probe that is lost
+    clock.now = 9.9
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call()
+    clock.now = 10.0
+    breaker.before_call()  # a new probe
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
