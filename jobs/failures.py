@@ -312,9 +312,6 @@ def aggregate(records: DataStream, prefix: str, aggregation: str = "jvm") -> tup
     return graph_rows, side_output(runs, DLQ_TAG)
 
 
-REFUSED_TYPE = Types.ROW_NAMED(["row", "store", "error_type", "error_message"], [Types.STRING()] * 4)
-
-
 def jvm_sink_arguments(settings: Settings, neo4j: bool = True) -> tuple:
     """FailureGraphSink.write's arguments after the stream: the stores, and graph.py's statements and indexes."""
     gateway = get_gateway()
@@ -368,7 +365,8 @@ def build_pipeline(env: Any, settings: Settings, group_id: str = "argus-flink-fa
 
 def python_graph_sink(graph_rows: DataStream, settings: Settings, neo4j: bool = True,
                       parallelism: int | None = None) -> DataStream:
-    """The graph sink in Python (GraphWrite in async I/O; the design before, with --aggregation python)."""
+    """The graph sink in Python (GraphWrite in async I/O; the design before): `--sink python`, and the only sink
+    `--aggregation python` takes."""
     graph_errors = AsyncDataStream.unordered_wait_with_retry(
         graph_rows, GraphWrite(settings, neo4j), GRAPH_WRITE_TIMEOUT, GRAPH_RETRY, GRAPH_CAPACITY, OUT_RECORD_TYPE,
     ).name("Graph upsert: FalkorDB + Neo4j (async)").uid("failures-graph-sink").disable_chaining()

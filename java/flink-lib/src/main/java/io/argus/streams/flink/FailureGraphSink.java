@@ -18,8 +18,6 @@ import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.ThreadSafeSimpleCounter;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.type.TypeReference;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
@@ -63,10 +61,7 @@ public final class FailureGraphSink extends RichAsyncFunction<String, Row> {
             new String[] {"row", "store", "error_type", "error_message"},
             Types.STRING, Types.STRING, Types.STRING, Types.STRING);
 
-    private static final TypeReference<List<Map<String, Object>>> ROWS = new TypeReference<>() {};
-
     private final GraphWrites.Settings settings;
-    private transient ObjectMapper json;
     private transient List<Writer> writers;
     private transient Counter batches;
     private transient Counter writeMs;
@@ -103,7 +98,6 @@ public final class FailureGraphSink extends RichAsyncFunction<String, Row> {
 
     @Override
     public void open(OpenContext openContext) {
-        json = new ObjectMapper();
         MetricGroup argus = getRuntimeContext().getMetricGroup().addGroup("argus");
         batches = argus.counter("graph_write_batches", new ThreadSafeSimpleCounter());
         writeMs = argus.counter("graph_write_ms", new ThreadSafeSimpleCounter());
@@ -128,7 +122,7 @@ public final class FailureGraphSink extends RichAsyncFunction<String, Row> {
 
     @Override
     public void asyncInvoke(String element, ResultFuture<Row> result) throws Exception {
-        List<Map<String, Object>> rows = json.readValue(element, ROWS);
+        List<Map<String, Object>> rows = GraphWrites.rows(element);
         Pending pending = new Pending(rows, result, writers.size());
         for (Writer writer : writers) {
             writer.queue.add(pending);
@@ -153,7 +147,7 @@ public final class FailureGraphSink extends RichAsyncFunction<String, Row> {
         void refuse(int index, String store, Exception error) {
             String row;
             try {
-                row = json.writeValueAsString(rows.get(index));
+                row = GraphWrites.JSON.writeValueAsString(rows.get(index));
             } catch (Exception e) {
                 row = String.valueOf(rows.get(index));
             }

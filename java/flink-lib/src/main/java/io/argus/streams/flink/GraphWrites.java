@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
 
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.type.TypeReference;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.neo4j.driver.AuthTokens;
 import org.neo4j.driver.Config;
 import org.neo4j.driver.Driver;
@@ -197,14 +199,18 @@ public final class GraphWrites {
         }
     }
 
-    private static final org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper JSON =
-            new org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper();
+    /** The JSON the sink reads and writes (thread-safe once configured). */
+    static final ObjectMapper JSON = new ObjectMapper();
+    private static final TypeReference<List<Map<String, Object>>> ROWS = new TypeReference<>() {};
+
+    /** A JSON array of graph upsert rows, as FailureAggregator emits them. */
+    public static List<Map<String, Object>> rows(String rowsJson) throws IOException {
+        return JSON.readValue(rowsJson, ROWS);
+    }
 
     /** The plan of a JSON array of rows (as FailureGraphSink reads them): for the tests, through Py4J. */
     public static Plan planOf(String rowsJson) throws IOException {
-        return Plan.of(JSON.readValue(rowsJson,
-                new org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.type.TypeReference<
-                        List<Map<String, Object>>>() {}));
+        return Plan.of(rows(rowsJson));
     }
 
     /** A plan as JSON {failures, edges, tests}: for the tests. */
