@@ -248,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SASL_PLAINTEXT is the local stack's (and the seed's) protocol: the client's warning about it is noise.
     logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)
+    # kafka-python 3's I/O loop warns when a task holds it over 100 ms, which a busy 2-core machine does
+    # often; it says nothing a user can act on (failed sends and reads are reported on their own).
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     try:
         return args.handler(args)
     except ArgusStreamsError as exc:
