@@ -40,14 +40,26 @@ def orphaned_workers(stack: Stack) -> list[int]:
     return python_workers(stack.service("flink").conf_dir, orphans_only=True)  # type: ignore[attr-defined]
 
 
+KILL_TIMEOUT_S = 30.0
+
+
 def kill_taskmanager(stack: Stack) -> int:
-    """SIGKILL this stack's TaskManager JVM (no shutdown hooks: a crash); returns its pid."""
+    """SIGKILL this stack's TaskManager JVM (no shutdown hooks: a crash) and wait until it is gone; returns its pid.
+
+    SIGKILL returns before the kernel has torn down a JVM of a gigabyte or more: on a busy machine the process
+    still showed as this stack's TaskManager right after the kill, and a check made then saw a healthy cluster.
+    """
     flink = stack.service("flink")
     assert isinstance(flink, FlinkService)
     pids = flink._live("taskexecutor")
     if not pids:
         raise ArgusStreamsError("no TaskManager is running")
     os.kill(pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + KILL_TIMEOUT_S
+    while pids[0] in flink._live("taskexecutor"):  # a zombie has no command line: not ours any more
+        if time.monotonic() > deadline:
+            raise ArgusStreamsError(f"TaskManager {pids[0]} still runs {KILL_TIMEOUT_S:.0f} s after SIGKILL")
+        time.sleep(0.05)
     return pids[0]
 
 
