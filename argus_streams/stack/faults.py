@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from argus_streams import flink_jobs
 from argus_streams.errors import ArgusStreamsError
 from argus_streams.settings import Settings
-from argus_streams.stack.base import port_open
+from argus_streams.stack.base import pid_alive, port_open
 from argus_streams.stack.flink import FlinkService, python_workers
 from argus_streams.stack.manager import Stack
 
@@ -56,7 +56,7 @@ def kill_taskmanager(stack: Stack) -> int:
         raise ArgusStreamsError("no TaskManager is running")
     os.kill(pids[0], signal.SIGKILL)
     deadline = time.monotonic() + KILL_TIMEOUT_S
-    while pids[0] in flink._live("taskexecutor"):  # a zombie has no command line: not ours any more
+    while pid_alive(pids[0]):
         if time.monotonic() > deadline:
             raise ArgusStreamsError(f"TaskManager {pids[0]} still runs {KILL_TIMEOUT_S:.0f} s after SIGKILL")
         time.sleep(0.05)
