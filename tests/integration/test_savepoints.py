@@ -11,10 +11,11 @@ import pytest
 
 from argus_streams import dlq, flink_jobs
 from argus_streams.gateway import EventGateway
+from argus_streams.graph_queries import failure_graph
 from argus_streams.kafka_io import consumer
 from argus_streams.lag import caught_up, describe_groups
 from argus_streams.review import ReviewFilter
-from argus_streams.samples import PAGE_AFTER_UI_CHANGE, failed_event, locator_failure
+from argus_streams.samples import PAGE_AFTER_UI_CHANGE, failed_event, failure_details, locator_failure
 from tests.integration import test_knowledge_graph_job as kg
 from tests.integration.test_dlq_job import poll_one, producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
 from tests.integration.test_failures_job import assert_exact_graph, graph_totals, valid_stream, wait_for
@@ -58,6 +59,39 @@ def test_failure_job_savepoint_restore_keeps_counts_history_and_flakiness(stack,
         # Counts, first/last seen, samples and flakiness over both halves: a restore without the state would
         # write the second half's figures alone.
         assert_exact_graph(settings, first + second, [tenant])
+    finally:
+        flink_jobs.cancel(settings, job_id)
+
+
+def test_failure_job_savepoint_taken_mid_flow_holds_every_change_not_yet_written(stack, settings) -> None:  # noqa: ANN001
+    """The aggregator's unwritten changes live on the heap and leave before each checkpoint barrier: a
+    savepoint taken while the job is busy must still carry every one. Each event has a signature of its own,
+    so a change lost at the savepoint is never rewritten by a later event: its Failure node would be missing."""
+    tenants, count = [f"{settings.topic_prefix}-mid-{t}" for t in range(5)], 20_000
+    rng = random.Random(21)
+    events = [failed_event(rng, tenant=tenants[i % 5], suite="s", test=f"t-{i % 50}", signature_id=0, run=i)
+              for i in range(count)]
+    events = [e.model_copy(update={"payload": {**e.payload, "failure_details": failure_details(i % 6, i // 6, rng)}})
+              for i, e in enumerate(events)]
+
+    def totals(store: str) -> tuple[int, int]:
+        rows = [row for tenant in tenants for row in failure_graph(settings, tenant, store)["failures"]]
+        return len(rows), sum(row["count"] for row in rows)
+
+    with EventGateway(settings) as gateway:
+        gateway.publish_many(events)  # all on the topic before the job starts: it is busy from the first second
+    job_id = submit_failures(stack, settings)
+    try:
+        wait_for(lambda: (totals("falkordb")[1] >= count // 10, totals("falkordb")), what="a tenth of the events")
+        path = flink_jobs.savepoint(settings, job_id)
+        written = totals("falkordb")[1]
+    finally:
+        flink_jobs.cancel(settings, job_id)
+    assert written < count, "the savepoint came after the last write: nothing was in flight"
+    job_id = submit_failures(stack, settings, from_path=path)
+    try:
+        wait_for(lambda: (totals("neo4j") == (count, count), totals("neo4j")), what="every event in Neo4j")
+        wait_for(lambda: (totals("falkordb") == (count, count), totals("falkordb")), what="every event in FalkorDB")
     finally:
         flink_jobs.cancel(settings, job_id)
 
