@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 import shutil
+import threading
 import time
 
 import pytest
 
 from argus_streams import dlq, flink_jobs
+from argus_streams.events import ArgusEvent
 from argus_streams.gateway import EventGateway
 from argus_streams.graph_queries import failure_graph
 from argus_streams.kafka_io import consumer
@@ -65,29 +67,40 @@ def test_failure_job_savepoint_restore_keeps_counts_history_and_flakiness(stack,
 
 def test_failure_job_savepoint_taken_mid_flow_holds_every_change_not_yet_written(stack, settings) -> None:  # noqa: ANN001
     """The aggregator's unwritten changes live on the heap and leave before each checkpoint barrier: a
-    savepoint taken while the job is busy must still carry every one. Each event has a signature of its own,
-    so a change lost at the savepoint is never rewritten by a later event: its Failure node would be missing."""
-    tenants, count = [f"{settings.topic_prefix}-mid-{t}" for t in range(5)], 20_000
-    rng = random.Random(21)
-    events = [failed_event(rng, tenant=tenants[i % 5], suite="s", test=f"t-{i % 50}", signature_id=0, run=i)
-              for i in range(count)]
-    events = [e.model_copy(update={"payload": {**e.payload, "failure_details": failure_details(i % 6, i // 6, rng)}})
-              for i, e in enumerate(events)]
+    savepoint taken while events flow must still carry every one. Each event has a signature of its own, so
+    a change lost at the savepoint is never rewritten by a later event: its Failure node would be missing."""
+    tenants = [f"{settings.topic_prefix}-mid-{t}" for t in range(5)]
+    rng, published, stop = random.Random(21), [0], threading.Event()
+
+    def event(i: int) -> ArgusEvent:
+        failed = failed_event(rng, tenant=tenants[i % 5], suite="s", test=f"t-{i % 50}", signature_id=0, run=i)
+        details = failure_details(i % 6, i // 6, rng)
+        return failed.model_copy(update={"payload": {**failed.payload, "failure_details": details}})
+
+    def publish() -> None:  # a steady 2,000 events/s until the savepoint is taken
+        with EventGateway(settings) as gateway:
+            while not stop.is_set():
+                gateway.publish_many([event(i) for i in range(published[0], published[0] + 100)])
+                published[0] += 100
+                time.sleep(0.05)
 
     def totals(store: str) -> tuple[int, int]:
         rows = [row for tenant in tenants for row in failure_graph(settings, tenant, store)["failures"]]
         return len(rows), sum(row["count"] for row in rows)
 
-    with EventGateway(settings) as gateway:
-        gateway.publish_many(events)  # all on the topic before the job starts: it is busy from the first second
     job_id = submit_failures(stack, settings)
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
     try:
-        wait_for(lambda: (totals("falkordb")[1] >= count // 10, totals("falkordb")), what="a tenth of the events")
+        wait_for(lambda: (totals("falkordb")[1] >= 2_000, totals("falkordb")), what="the first 2,000 events")
         path = flink_jobs.savepoint(settings, job_id)
-        written = totals("falkordb")[1]
+        written, sent = totals("falkordb")[1], published[0]
     finally:
+        stop.set()
+        publisher.join(timeout=60)
         flink_jobs.cancel(settings, job_id)
-    assert written < count, "the savepoint came after the last write: nothing was in flight"
+    assert written < sent, "nothing was in flight when the savepoint was taken"
+    count = published[0]
     job_id = submit_failures(stack, settings, from_path=path)
     try:
         wait_for(lambda: (totals("neo4j") == (count, count), totals("neo4j")), what="every event in Neo4j")
