@@ -18,11 +18,11 @@ COGNEE_STAMP := $(COGNEE_VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml dev/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' -e dev
 	@touch $@
 
 $(COGNEE_STAMP): requirements-cognee.txt
@@ -35,7 +35,7 @@ $(JARS_STAMP): pom.xml java/*/pom.xml $(shell find java -name "*.java" -not -pat
 	$(MVN) package
 	@touch $@
 
-venv: $(VENV_STAMP) ## create .venv and install the package with its pinned dependencies
+venv: $(VENV_STAMP) ## create .venv and install the package (and the development package, dev/) with its pinned dependencies
 
 cognee: $(COGNEE_STAMP) ## the optional Cognee enrichment's own venv (.venv-cognee, ~1.6 GB; the tests use it)
 
@@ -56,8 +56,8 @@ demo: setup ## the main job on the embedded default stack: stack up, jobs submit
 	$(BIN)/argus-streams demo
 
 lint: venv ## ruff and mypy
-	$(BIN)/ruff check argus_streams jobs udfs tests bench docs
-	$(BIN)/mypy argus_streams
+	$(BIN)/ruff check argus_streams dev jobs udfs tests bench docs
+	$(BIN)/mypy argus_streams dev/argus_dev jobs udfs
 
 tools: ## promtool for the deploy/ tests (Debian package `prometheus`)
 	.ci/prepare-tools

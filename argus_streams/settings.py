@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from argus_streams.events import DEFAULT_TOPIC_PREFIX
-from argus_streams.stack.base import DEFAULT_STATE_DIR, STACK_DIR_VAR
+from argus_streams.contract.events import DEFAULT_TOPIC_PREFIX
+from argus_streams.home import DEFAULT_STATE_DIR, STACK_DIR_VAR
 
 STACK_ENV_VAR = "ARGUS_STACK_ENV"
 DEFAULT_STACK_ENV = DEFAULT_STATE_DIR / "stack.env"

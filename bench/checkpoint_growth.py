@@ -21,21 +21,23 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from argus_dev.samples import executed_event
+from argus_dev.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
+from argus_dev.stack.manager import Stack
 from kafka import KafkaProducer
 
-from argus_streams import dlq, flink_jobs
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.events import EventType, topic_for
-from argus_streams.gateway import EventGateway
-from argus_streams.lag import caught_up, describe_groups
-from argus_streams.samples import executed_event
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.bus.lag import caught_up, describe_groups
+from argus_streams.contract import dead_letters
+from argus_streams.contract.events import EventType, topic_for
+from argus_streams.dlq import triage
+from argus_streams.flink import cluster
 from argus_streams.settings import Settings
-from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
-from argus_streams.stack.manager import Stack
 from bench.state_growth import checkpoint_after
 
 STAGES = 4
-BACKOFF_S = dlq.backoff_ms(1) / 1000  # a first failure's letter waits this long
+BACKOFF_S = triage.backoff_ms(1) / 1000  # a first failure's letter waits this long
 
 
 @dataclass
@@ -60,11 +62,12 @@ def publish_letters(settings: Settings, stage: int, size: int) -> None:
     producer = KafkaProducer(**settings.kafka_client_config(), acks="all", compression_type="gzip")
     try:
         for i in range(size):
-            record = dlq.SourceRecord(topic=original, partition=0, offset=stage * size + i, key=f"k{i}",
-                                      value=json.dumps({"n": i}).encode(), headers={"tenant_id": "cg"})
-            letter = dlq.dead_letter(record, ConnectionError("store away"), "bench", retryable=True)
-            headers = dlq.dead_letter_headers(record, letter.metadata["retry_count"])
-            producer.send(topic_for(EventType.DLQ, settings.topic_prefix), key=dlq.dead_letter_key(record).encode(),
+            record = dead_letters.SourceRecord(topic=original, partition=0, offset=stage * size + i, key=f"k{i}",
+                                               value=json.dumps({"n": i}).encode(), headers={"tenant_id": "cg"})
+            letter = dead_letters.dead_letter(record, ConnectionError("store away"), "bench", retryable=True)
+            headers = dead_letters.dead_letter_headers(record, letter.metadata["retry_count"])
+            producer.send(topic_for(EventType.DLQ, settings.topic_prefix),
+                          key=dead_letters.dead_letter_key(record).encode(),
                           value=letter.to_bytes(), headers=[(k, (v or "").encode()) for k, v in headers.items()])
         producer.flush()
     finally:
@@ -85,11 +88,11 @@ def run_job(job: str, base: Settings, stack: Stack, size: int, stages: int) -> l
     settings = base.model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
     group = f"{prefix}-{job}"
     ensure_topics(settings)
-    job_id = flink_jobs.submit(settings, job, stack_env=stack.layout.secrets_file,
-                               job_args=("--topic-prefix", prefix, "--graph", prefix, "--group-id", group))
+    job_id = cluster.submit(settings, job, stack_env=stack.layout.secrets_file,
+                            job_args=("--topic-prefix", prefix, "--graph", prefix, "--group-id", group))
     results: list[Stage] = []
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         for stage in range(stages):
             started = time.monotonic()
             if job == "healing":
@@ -107,7 +110,7 @@ def run_job(job: str, base: Settings, stack: Stack, size: int, stages: int) -> l
                                  completed.get("end_to_end_duration", 0), round(seconds, 1)))
             print(row(results[-1]), flush=True)
     finally:
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
         delete_prefixed_topics(settings)
     return results
 

@@ -19,11 +19,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from argus_streams.events import ArgusEvent, EventType, topic_for
-from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
-from argus_streams.graph import FalkorGraphWriter, WritePlan, falkordb_client
+from argus_streams.contract.events import ArgusEvent, EventType, topic_for
+from argus_streams.failures.graph import FalkorGraphWriter, WritePlan
+from argus_streams.failures.logic import SignatureStats, TestHistory, TestRun, parse_run
+from argus_streams.failures.signature import compute
 from argus_streams.settings import Settings
-from argus_streams.signature import compute
+from argus_streams.stores.graphs import falkordb_client
 
 # The seed's `_handle_test_failed` query; the node keys also carry tenant_id, as every key of this
 # project's graph does, so one verification query reads every contender's graph.

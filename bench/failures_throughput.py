@@ -20,13 +20,14 @@ import time
 import uuid
 from collections import Counter
 
-from argus_streams import flink_jobs
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.gateway import EventGateway
-from argus_streams.graph import falkordb_client
-from argus_streams.samples import failed_event
+from argus_dev.samples import failed_event
+
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.failures.signature import compute
+from argus_streams.flink import cluster
 from argus_streams.settings import Settings
-from argus_streams.signature import compute
+from argus_streams.stores.graphs import falkordb_client
 
 SIGNATURES = 5000
 TENANTS = 50
@@ -133,10 +134,10 @@ def main() -> None:
             gateway.publish_many(events[start:start + 5000])
     print(f"published {len(events)} events of {size:.0f} B in {time.perf_counter() - started:.1f}s")
 
-    job_id = flink_jobs.submit(settings, "failures", job_args=(
+    job_id = cluster.submit(settings, "failures", job_args=(
         "--topic-prefix", prefix, "--graph", prefix, "--group-id", f"{prefix}-failures"))
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         running = time.perf_counter()
         while graph_total(settings) < len(events):
             time.sleep(0.25)
@@ -152,7 +153,7 @@ def main() -> None:
             print(f"publish -> graph latency over {len(latencies)} probes at {args.probe_rate:.0f}/s: "
                   f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (poll interval 20 ms)")
     finally:
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
         delete_prefixed_topics(settings)
 
 

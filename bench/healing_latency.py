@@ -13,11 +13,12 @@ import argparse
 import time
 import uuid
 
-from argus_streams import flink_jobs
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.gateway import EventGateway
+from argus_dev.samples import PAGE_AFTER_UI_CHANGE, locator_failure
+
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.flink import cluster
 from argus_streams.healing.watch import HealingWatch
-from argus_streams.samples import PAGE_AFTER_UI_CHANGE, locator_failure
 from argus_streams.settings import Settings
 
 
@@ -41,12 +42,12 @@ def main() -> None:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     settings = Settings.load().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
     ensure_topics(settings)
-    job_id = flink_jobs.submit(settings, "healing", job_args=(
+    job_id = cluster.submit(settings, "healing", job_args=(
         "--topic-prefix", prefix, "--graph", prefix, "--group-id", f"{prefix}-healing"))
     watch = HealingWatch(settings)
     latencies: dict[str, list[float]] = {"healer": [], "cache": []}
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         with EventGateway(settings) as gateway:
             probe(gateway, watch, f"{prefix}-warm-up", 0)
             for i in range(args.probes):
@@ -61,7 +62,7 @@ def main() -> None:
                       f"p99 {percentile(values, 0.99) * 1000:6.0f} ms  max {max(values) * 1000:6.0f} ms")
     finally:
         watch.close()
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
         delete_prefixed_topics(settings)
 
 

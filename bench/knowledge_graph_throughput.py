@@ -28,15 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import psycopg2.extras
+from argus_dev.stack.base import REPO_ROOT
 
-from argus_streams.codegraph import analyze, cognify, extract_codebase
-from argus_streams.codegraph.embed import DIM, MODEL_NAME, embed, embeddable, model
-from argus_streams.codegraph.store import CodeGraphSink
-from argus_streams.codegraph.vectors import CodeVectorStore, vector_literal
+from argus_streams.knowledge_graph import analyze, cognify, extract_codebase
+from argus_streams.knowledge_graph.embed import DIM, MODEL_NAME, embed, embeddable, model
+from argus_streams.knowledge_graph.store import CodeGraphSink
+from argus_streams.knowledge_graph.vectors import CodeVectorStore, vector_literal
 from argus_streams.settings import Settings
-from argus_streams.stack.base import REPO_ROOT
 
-EDITED_FILE = "argus_streams/batching.py"
+EDITED_FILE = "argus_streams/flink/batching.py"
 
 
 def timed(action, rounds: int):  # noqa: ANN001, ANN201

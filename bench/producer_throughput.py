@@ -14,11 +14,11 @@ import random
 import time
 import uuid
 
+from argus_dev.samples import failed_event
 from kafka import KafkaProducer
 
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.gateway import EventGateway
-from argus_streams.samples import failed_event
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
 from argus_streams.settings import Settings
 
 

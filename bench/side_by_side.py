@@ -31,17 +31,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from argus_streams import flink_jobs
-from argus_streams.admin import admin_client, delete_prefixed_topics, ensure_topics
-from argus_streams.events import ArgusEvent
-from argus_streams.failures import SignatureStats, TestHistory, TestRun, parse_run
-from argus_streams.gateway import EventGateway
-from argus_streams.graph import falkordb_client
-from argus_streams.samples import failed_event
+from argus_dev.samples import failed_event
+from argus_dev.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
+from argus_dev.stack.manager import Stack
+
+from argus_streams.bus.admin import admin_client, delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.failures.logic import SignatureStats, TestHistory, TestRun, parse_run
+from argus_streams.failures.signature import compute
+from argus_streams.flink import cluster
 from argus_streams.settings import Settings
-from argus_streams.signature import compute
-from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
-from argus_streams.stack.manager import Stack
+from argus_streams.stores.graphs import falkordb_client
 from bench import procstats
 from bench.chart import write_chart
 from bench.contenders import ensure_indexes, write_plan
@@ -273,12 +274,12 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
     sampler.start()
     db_sampler.start()
     submitted = time.perf_counter()
-    job_id = flink_jobs.submit(settings, "failures", stack_env=bench.stack.layout.secrets_file, job_args=(
+    job_id = cluster.submit(settings, "failures", stack_env=bench.stack.layout.secrets_file, job_args=(
         "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph, "--group-id", group,
         *bench.job_args))
     spies: list = []
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         running = time.perf_counter()
         phase.startup_s = running - submitted
         if profile:
@@ -300,7 +301,7 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
     finally:
         if spies:
             procstats.stop_py_spy(spies)
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
         for left in (sampler, db_sampler):
             if left.is_alive():
                 left.stop()
@@ -308,7 +309,7 @@ def run_flink(bench: Bench, phase: Phase, settings: Settings, group: str, profil
 
 def job_alive(settings: Settings, job_id: str) -> bool:
     return any(job.id == job_id and job.state not in ("FAILED", "CANCELED", "FINISHED")
-               for job in flink_jobs.list_jobs(settings))
+               for job in cluster.list_jobs(settings))
 
 
 def summarise_profile(paths: list[Path]) -> dict:
@@ -482,7 +483,7 @@ def table(summary: dict[str, dict]) -> str:
 
 def busy_reason(settings: Settings, max_load: float) -> str:
     try:
-        running = [j.name for j in flink_jobs.list_jobs(settings) if j.state == "RUNNING"]
+        running = [j.name for j in cluster.list_jobs(settings) if j.state == "RUNNING"]
     except Exception as exc:  # an overloaded JobManager times out: try again later
         return f"Flink REST did not answer ({type(exc).__name__})"
     if running:

@@ -22,19 +22,20 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from argus_streams import flink_jobs
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
+from argus_dev import faults
+from argus_dev.poison import poison_values
+from argus_dev.samples import executed_event, failed_event
+from argus_dev.stack.base import DEFAULT_STATE_DIR, Ports, StackLayout
+from argus_dev.stack.manager import Stack
+
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.dlq.review import ReviewFilter, ReviewStore
 from argus_streams.errors import ArgusStreamsError
-from argus_streams.events import ArgusEvent
-from argus_streams.gateway import EventGateway
-from argus_streams.graph_queries import falkordb_rows, neo4j_rows
-from argus_streams.poison import poison_values
-from argus_streams.review import ReviewFilter, ReviewStore
-from argus_streams.samples import executed_event, failed_event
+from argus_streams.failures.queries import falkordb_rows, neo4j_rows
+from argus_streams.flink import cluster
 from argus_streams.settings import Settings
-from argus_streams.stack import faults
-from argus_streams.stack.base import DEFAULT_STATE_DIR, Ports, StackLayout
-from argus_streams.stack.manager import Stack
 
 POISON_EVERY_S = 5
 TENANTS = 5
@@ -152,13 +153,13 @@ def main() -> None:
     review.ensure_schema()
     common = ("--topic-prefix", prefix, "--graph", prefix)
     jobs = {
-        "failures": flink_jobs.submit(settings, "failures", stack_env=stack.layout.secrets_file,
-                                      job_args=(*common, "--group-id", f"{prefix}-failures")),
-        "dlq": flink_jobs.submit(settings, "dlq", stack_env=stack.layout.secrets_file,
-                                 job_args=(*common, "--group-id", f"{prefix}-dlq", "--review-schema", review.schema)),
+        "failures": cluster.submit(settings, "failures", stack_env=stack.layout.secrets_file,
+                                   job_args=(*common, "--group-id", f"{prefix}-failures")),
+        "dlq": cluster.submit(settings, "dlq", stack_env=stack.layout.secrets_file,
+                              job_args=(*common, "--group-id", f"{prefix}-dlq", "--review-schema", review.schema)),
     }
     for job_id in jobs.values():
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
     publisher = Publisher(settings, args.rate)
     started = time.monotonic()
     publisher.start()
@@ -193,7 +194,7 @@ def main() -> None:
     totals = {store: graph_total(settings, store) for store in ("falkordb", "neo4j")}
     reviewed = len(review.find(ReviewFilter()))
     for job_id in jobs.values():
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
 
     print(f"\nsoak: {elapsed / 60:.1f} min at {args.rate:g} events/s, {len(schedule)} faults, "
           f"{publisher.errors} publish errors retried by the publisher")

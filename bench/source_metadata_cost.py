@@ -18,9 +18,9 @@ from pyflink.common import Types, WatermarkStrategy
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
 
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.flink_kit import DESERIALIZER_CLASS, RECORD_TYPE, create_env, java_instance, kafka_properties
-from argus_streams.gateway import EventGateway
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.flink.kit import DESERIALIZER_CLASS, RECORD_TYPE, create_env, java_instance, kafka_properties
 from argus_streams.settings import Settings
 from bench.failures_throughput import workload
 

@@ -22,14 +22,15 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from argus_streams import flink_jobs
-from argus_streams.admin import delete_prefixed_topics, ensure_topics
-from argus_streams.events import ArgusEvent
-from argus_streams.gateway import EventGateway
-from argus_streams.samples import failed_event, failure_details
+from argus_dev.samples import failed_event, failure_details
+from argus_dev.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
+from argus_dev.stack.manager import Stack
+
+from argus_streams.bus.admin import delete_prefixed_topics, ensure_topics
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.flink import cluster
 from argus_streams.settings import Settings
-from argus_streams.stack.base import DEFAULT_STATE_DIR, REPO_ROOT, Ports, StackLayout
-from argus_streams.stack.manager import Stack
 from bench.side_by_side import Bench, Phase, delete_graph, run_flink, wait_idle
 
 TENANTS = 50
@@ -66,7 +67,7 @@ def checkpoint_after(settings: Settings, job_id: str, moment_ms: int, timeout_s:
     """The first checkpoint that completed after `moment_ms` (epoch ms): it holds every write before it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        latest = flink_jobs._rest(settings, "GET", f"/jobs/{job_id}/checkpoints").get("latest", {})
+        latest = cluster._rest(settings, "GET", f"/jobs/{job_id}/checkpoints").get("latest", {})
         completed = latest.get("completed") or {}
         if completed.get("latest_ack_timestamp", 0) > moment_ms:
             return completed

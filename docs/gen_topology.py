@@ -27,11 +27,11 @@ KIND_COLOURS = {"Data Source": "#dbeafe", "Data Sink": "#dcfce7", "Operator": "#
 
 def plan_of(job: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from argus_streams.flink_jobs import JOBS
-    from argus_streams.flink_kit import create_env
+    from argus_streams.flink.cluster import JOBS
+    from argus_streams.flink.kit import create_env
     from argus_streams.settings import Settings
 
-    module = importlib.import_module(f"jobs.{JOBS[job].stem}")
+    module = importlib.import_module(JOBS[job].module)
     env = create_env(parallelism=2)
     module.build_pipeline(env, Settings())
     return json.loads(env.get_execution_plan())
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "topology"))
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from argus_streams.flink_jobs import JOBS
+    from argus_streams.flink.cluster import JOBS
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,7 @@ import shutil
 import uuid
 
 import pytest
-
-from argus_streams.stack.base import PORT_OFFSET_VAR, REPO_ROOT, STACK_DIR_VAR, Ports, StackLayout
+from argus_dev.stack.base import PORT_OFFSET_VAR, REPO_ROOT, STACK_DIR_VAR, Ports, StackLayout
 
 TEST_PORT_OFFSET = int(os.environ.get("ARGUS_TEST_PORT_OFFSET", "10000"))
 # Another offset (ARGUS_TEST_PORT_OFFSET) is another stack with a state folder of its own.
@@ -33,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack():  # noqa: ANN201 - Stack is imported lazily so unit tests never import the servers' clients
-    from argus_streams.stack.manager import Stack
+    from argus_dev.stack.manager import Stack
 
     layout = StackLayout(state_dir=TEST_STATE_DIR, ports=Ports().shifted(TEST_PORT_OFFSET))
     probe = Stack(layout)
@@ -56,7 +55,7 @@ def unique_name() -> str:
 @pytest.fixture
 def prefix(stack) -> str:  # noqa: ANN001
     """A topic prefix of this test's own, with the 8 catalog topics created under it."""
-    from argus_streams.admin import ensure_topics
+    from argus_streams.bus.admin import ensure_topics
 
     name = unique_name()
     ensure_topics(stack.settings().model_copy(update={"topic_prefix": name}))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pyflink.table import DataTypes
 from pyflink.table.udf import udf
 
-from argus_streams.signature import signature_id
+from argus_streams.failures.signature import signature_id
 
 
 @udf(result_type=DataTypes.STRING())

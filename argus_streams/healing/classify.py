@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from argus_streams.signature import normalise_error_type
+from argus_streams.failures.signature import normalise_error_type
 
 MAX_EVIDENCE_CHARS = 80
 # Only the head of a message is classified: the decisive words come first (Playwright's call log follows),

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from argus_streams.errors import BadData
 from argus_streams.healing.budget import Deadline, tick
 from argus_streams.healing.dom import Element, Elements, collapse
 
@@ -45,7 +46,7 @@ _GENERATED_CLASS = re.compile(
     re.IGNORECASE)
 
 
-class SelectorError(ValueError):
+class SelectorError(BadData):
     """The selector is not in the supported subset."""
 
 

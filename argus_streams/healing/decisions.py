@@ -11,10 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from argus_streams.events import ArgusEvent, EventType
+from argus_streams.contract.events import ArgusEvent, EventType
+from argus_streams.failures.signature import compute
 from argus_streams.healing.budget import HealingInputError
 from argus_streams.healing.classify import classify
-from argus_streams.signature import compute
 
 FIX_TTL_S = 7 * 24 * 60 * 60  # the seed's 7-day fix cache
 CACHE_PREFIX = "argus:fix:"

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from argus_streams.events import ArgusEvent, EventType
+from argus_streams.contract.events import ArgusEvent, EventType
 from argus_streams.healing import css
 from argus_streams.healing.budget import HEAL_CPU_BUDGET_S, Deadline, HealingTimeout
 from argus_streams.healing.decisions import derived_event

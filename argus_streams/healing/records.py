@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from argus_streams.contract.events import ArgusEvent, EventType
+from argus_streams.contract.payloads import HealingCompleted, HealingRequested, parse_payload
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent, EventType
 from argus_streams.healing.budget import HealingInputError
 from argus_streams.healing.css import MAX_SELECTOR_CHARS
-from argus_streams.payloads import HealingCompleted, HealingRequested, parse_payload
 
 READ_TYPES = frozenset({
     EventType.TEST_FAILED, EventType.TEST_EXECUTED, EventType.HEALING_REQUESTED, EventType.HEALING_COMPLETED,

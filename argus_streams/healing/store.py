@@ -14,9 +14,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from argus_streams.graph import Neo4jGraphWriter, falkordb_client, retry_transient
+from argus_streams.failures.graph import Neo4jGraphWriter
 from argus_streams.healing.decisions import FIX_TTL_S, should_evict
 from argus_streams.settings import Settings
+from argus_streams.stores.graphs import falkordb_client
+from argus_streams.stores.policy import retry_transient
 
 RECORD_FIX = """
 MERGE (f:Failure {tenant_id: $tenant_id, signature: $signature})

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from argus_streams.kafka_io import consumer
+from argus_streams.bus.io import consumer
 from argus_streams.settings import Settings
 
 

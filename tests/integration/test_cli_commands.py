@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from argus_dev import faults
 
-from argus_streams import flink_jobs
-from argus_streams.stack import faults
-from argus_streams.topics import catalog
+from argus_streams.contract.topics import catalog
+from argus_streams.flink import cluster
 from tests.conftest import cli_env
 
 
@@ -92,7 +92,7 @@ def test_job_submit_is_idempotent_and_the_name_says_group_and_prefix(stack, pref
         assert len(mine) == 1 and mine[0].startswith(job_id), listed
         assert mine[0].endswith(f"argus-failures (group {prefix}-cli, prefix {prefix})")
     finally:
-        flink_jobs.cancel(stack.settings(), job_id)
+        cluster.cancel(stack.settings(), job_id)
 
 
 @pytest.mark.faults  # it stops and starts FalkorDB
@@ -142,7 +142,7 @@ def test_status_up_and_down_as_commands(stack, prefix) -> None:  # noqa: ANN001
 def known_events() -> list:
     """Eight runs in the minute 09:00 of 2026-11-01: suite s1 with 3 passed, 3 failed (one test.executed, two
     test.failed) and 1 skipped; suite s2 with 1 passed."""
-    from argus_streams.samples import executed_event, failed_event
+    from argus_dev.samples import executed_event, failed_event
 
     rng, minute = random.Random(11), datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
     events = [executed_event(rng, tenant="acme", suite="s1", test=f"t{n}", run=n, status=status,
@@ -186,7 +186,7 @@ def test_publish_job_metrics_and_sql_as_commands(stack, prefix, tmp_path: Path) 
         assert table.stdout.splitlines()[0].split() == ["JOB", "OPERATOR", "METRIC", "LABELS", "VALUE"]
         assert run(stack, prefix, "metrics", "--job", "no-such-job", "--json").stdout.strip() == "[]"
     finally:
-        flink_jobs.cancel(stack.settings(), job_id)
+        cluster.cancel(stack.settings(), job_id)
 
     answered = run(stack, prefix, "sql", "run", "failure_rate_per_suite", "--topic-prefix", prefix,
                    "--parallelism", "1")

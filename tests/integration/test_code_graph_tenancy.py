@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from neo4j import GraphDatabase
 
-from argus_streams.codegraph import queries
-from argus_streams.graph import falkordb_client
+from argus_streams.knowledge_graph import queries
+from argus_streams.stores.graphs import falkordb_client
 
 PLANT = """
 CREATE (pa:Project {tenant_id: $a, project_id: 'shop', id: 'shop', qname: 'shop', hash: 'p'}),

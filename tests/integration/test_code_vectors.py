@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from argus_streams.codegraph import analyze
-from argus_streams.codegraph.embed import MODEL_NAME, embed
-from argus_streams.codegraph.vectors import AmbiguousName, CodeVectorStore, VectorDiff, VectorStoreUnavailable
-from argus_streams.graph import is_transient
+from argus_streams.knowledge_graph import analyze
+from argus_streams.knowledge_graph.embed import MODEL_NAME, embed
+from argus_streams.knowledge_graph.vectors import AmbiguousName, CodeVectorStore, VectorDiff, VectorStoreUnavailable
+from argus_streams.stores.policy import is_transient
 from tests.unit import test_codegraph_extract as sample
 
 PROJECT = "shop"

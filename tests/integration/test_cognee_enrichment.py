@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argus_dev.stack.base import REPO_ROOT
 
-from argus_streams import flink_jobs
-from argus_streams.codegraph import analyze
-from argus_streams.codegraph.enrich import (
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.flink import cluster
+from argus_streams.knowledge_graph import analyze
+from argus_streams.knowledge_graph.enrich import (
     CogneeEnricher,
     Document,
     Enrichment,
@@ -27,11 +29,9 @@ from argus_streams.codegraph.enrich import (
     documents,
     enrich_graph,
 )
-from argus_streams.codegraph.queries import code_graph
-from argus_streams.gateway import EventGateway
-from argus_streams.graph import is_data_error, is_transient
+from argus_streams.knowledge_graph.queries import code_graph
 from argus_streams.settings import read_env_file, write_env_file
-from argus_streams.stack.base import REPO_ROOT
+from argus_streams.stores.policy import is_data_error, is_transient
 from tests.integration.test_knowledge_graph_job import PROJECT, Analyzed, ingested, submit
 from tests.openai_standin import OpenAIStandIn
 from tests.unit import test_codegraph_extract as sample
@@ -151,4 +151,4 @@ def test_the_job_enriches_the_graph_in_both_stores(stack, settings, cognee_pytho
                 again.payload["edges_deleted"]) == (0, 0, 0, 0)
     finally:
         analyzed.reader.close()
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)

@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from argus_streams import flink_jobs
-from argus_streams.demo import FAILURES_PER_TENANT, TENANTS
-from argus_streams.stack.base import REPO_ROOT
+from argus_dev.demo import FAILURES_PER_TENANT, TENANTS
+from argus_dev.stack.base import REPO_ROOT
+
+from argus_streams.flink import cluster
 from tests.conftest import cli_env
 
 
@@ -46,7 +47,7 @@ def check_the_captures(stack, demo_output: str, pages: Path) -> None:  # noqa: A
     assert status.startswith("\n```\n$ argus-streams status\n")
     assert all(re.search(rf"^{name} +healthy ", status, re.M) for name in ("kafka", "flink", "neo4j"))
     jobs = region(docs / "cli.md", "jobs")
-    for name in flink_jobs.JOBS:
+    for name in cluster.JOBS:
         assert re.search(rf"^{name}: already running as [0-9a-f]{{32}}", jobs, re.M), name
     assert re.search(r"^argus-flink-failures +argus\.test\.failed ", jobs, re.M)
     assert "$ argus-streams sql run healing_outcomes\nwindow_start " in region(docs / "sql.md", "sql")
@@ -66,7 +67,7 @@ def test_the_demo_passes_and_passes_again(stack, tmp_path: Path) -> None:  # noq
     try:
         first = demo(stack)
         assert first.returncode == 0
-        for name in flink_jobs.JOBS:
+        for name in cluster.JOBS:
             assert re.search(rf"^job {name}: running as [0-9a-f]{{32}}", first.stdout, re.M), name
         assert f"failure graph: {expected} of this run's failures counted (expected {expected};" in first.stdout
         assert "review store (the DLQ job; data errors are not retried): 2 of this run's 2 bad records" in first.stdout
@@ -75,14 +76,14 @@ def test_the_demo_passes_and_passes_again(stack, tmp_path: Path) -> None:  # noq
 
         again = demo(stack)
         assert again.returncode == 0
-        for name in flink_jobs.JOBS:
+        for name in cluster.JOBS:
             assert f"job {name}: already running" in again.stdout
         assert f"failure graph: {expected} of this run's failures counted (expected {expected};" in again.stdout
-        running = [job for job in flink_jobs.list_jobs(stack.settings()) if job.state == "RUNNING"]
-        for name in flink_jobs.JOBS:
+        running = [job for job in cluster.list_jobs(stack.settings()) if job.state == "RUNNING"]
+        for name in cluster.JOBS:
             assert sum(job.name == f"argus-{name}" for job in running) == 1, running
         check_the_captures(stack, again.stdout, tmp_path)
     finally:  # the demo's jobs would otherwise keep running (and taking CPU) through the rest of the suite
-        for job in flink_jobs.list_jobs(stack.settings()):
-            if job.name in {f"argus-{name}" for name in flink_jobs.JOBS} and job.state == "RUNNING":
-                flink_jobs.cancel(stack.settings(), job.id)
+        for job in cluster.list_jobs(stack.settings()):
+            if job.name in {f"argus-{name}" for name in cluster.JOBS} and job.state == "RUNNING":
+                cluster.cancel(stack.settings(), job.id)

@@ -12,15 +12,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from argus_dev import flink_metrics
+from argus_dev.poison import poison_values
+from argus_dev.samples import failed_event
 from kafka import KafkaProducer
 
-from argus_streams import alerts, dlq, flink_jobs, flink_metrics
-from argus_streams.flink_kit import dead_letter_row
-from argus_streams.gateway import EventGateway
-from argus_streams.kafka_io import consumer
-from argus_streams.poison import poison_values
-from argus_streams.review import ReviewFilter, ReviewStore
-from argus_streams.samples import failed_event
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.bus.io import consumer
+from argus_streams.contract import dead_letters
+from argus_streams.dlq import alerts, triage
+from argus_streams.dlq.review import ReviewFilter, ReviewStore
+from argus_streams.flink import cluster
+from argus_streams.flink.kit import dead_letter_row
 from tests.integration.test_failures_job import assert_exact_graph, graph_totals, valid_stream, wait_for
 from tests.integration.test_failures_job import submit as submit_failures
 from tests.unit.test_alerts import SECRET, Receiver
@@ -49,10 +52,10 @@ def submit_dlq(stack, settings, review: ReviewStore, receiver: Receiver, monkeyp
                from_path: str | None = None) -> str:
     monkeypatch.setenv("ARGUS_ALERT_WEBHOOK_URL", receiver.url)  # read by `flink run`'s client: the job's settings
     monkeypatch.setenv("ARGUS_ALERT_WEBHOOK_SECRET", SECRET)
-    job_id = flink_jobs.submit(settings, "dlq", from_path=from_path, stack_env=stack.layout.secrets_file, job_args=(
+    job_id = cluster.submit(settings, "dlq", from_path=from_path, stack_env=stack.layout.secrets_file, job_args=(
         "--topic-prefix", settings.topic_prefix, "--group-id", f"{settings.topic_prefix}-dlq",
         "--review-schema", review.schema))
-    flink_jobs.wait_running(settings, job_id)
+    cluster.wait_running(settings, job_id)
     return job_id
 
 
@@ -121,8 +124,8 @@ def test_poison_input_ends_in_review_and_good_events_in_the_graph(stack, setting
         assert flink_metrics.total(metrics, "dlq_decisions", decision="review") == len(poison)
         assert flink_metrics.total(metrics, "dlq_decisions", decision="retry") == 0  # data errors: no retries
     finally:
-        flink_jobs.cancel(settings, dlq_job)
-        flink_jobs.cancel(settings, failures_job)
+        cluster.cancel(settings, dlq_job)
+        cluster.cancel(settings, failures_job)
 
 
 def test_retryable_failure_is_republished_with_backoff_then_reviewed(stack, settings, review, receiver,  # noqa: ANN001
@@ -131,7 +134,8 @@ def test_retryable_failure_is_republished_with_backoff_then_reviewed(stack, sett
     prefix = settings.topic_prefix
     topic = f"{prefix}.test.executed"
     event = failed_event(random.Random(4), tenant=f"{prefix}-acme", suite="suite-9", test="t9", signature_id=0, run=1)
-    original = dlq.SourceRecord(topic=topic, partition=0, offset=0, key="suite-9", value=event.to_json().encode(),
+    original = dead_letters.SourceRecord(topic=topic, partition=0, offset=0, key="suite-9",
+                                         value=event.to_json().encode(),
                                 headers={"tenant_id": event.tenant_id, "correlation_id": event.correlation_id})
     dlq_job = submit_dlq(stack, settings, review, receiver, monkeypatch)
     reader = consumer(settings, [topic], isolation_level="read_committed")
@@ -140,7 +144,8 @@ def test_retryable_failure_is_republished_with_backoff_then_reviewed(stack, sett
         record, delays = original, []
         for attempt in (1, 2):
             row = dead_letter_row(record, TimeoutError("graph write timed out"), prefix, "test-consumer")
-            letter = dlq.dead_letter(record, TimeoutError("graph write timed out"), "test-consumer", retryable=True)
+            letter = dead_letters.dead_letter(record, TimeoutError("graph write timed out"), "test-consumer",
+                                              retryable=True)
             sender.send(row[0], key=(row[1] or "").encode(), value=letter.to_json().encode(),
                         headers=[(k, v.encode()) for k, v in row[3].items()]).get(timeout=30)
             sent_at = time.monotonic()
@@ -148,20 +153,20 @@ def test_retryable_failure_is_republished_with_backoff_then_reviewed(stack, sett
             delays.append(time.monotonic() - sent_at)
             headers = {k: v.decode() for k, v in republished.headers}
             assert republished.value == event.to_json().encode() and republished.key == b"suite-9"
-            assert headers[dlq.RETRY_COUNT_HEADER] == str(attempt)  # what the consumer's DLQ output reads back
+            assert headers[dead_letters.RETRY_COUNT_HEADER] == str(attempt)  # what the consumer's DLQ output reads back
             assert headers["correlation_id"] == event.correlation_id
-            record = dlq.SourceRecord(topic=topic, partition=republished.partition, offset=republished.offset,
-                                      key="suite-9", value=republished.value, headers=headers)
-        assert delays[0] >= dlq.backoff_ms(1) / 1000 and delays[1] >= dlq.backoff_ms(2) / 1000, delays
+            record = dead_letters.SourceRecord(topic=topic, partition=republished.partition, offset=republished.offset,
+                                               key="suite-9", value=republished.value, headers=headers)
+        assert delays[0] >= triage.backoff_ms(1) / 1000 and delays[1] >= triage.backoff_ms(2) / 1000, delays
 
         # The third failure is over max_retries: no republish, a review row and an alert.
-        last = dlq.dead_letter(record, TimeoutError("graph write timed out"), "test-consumer", retryable=True)
-        assert last.metadata["retry_count"] == dlq.MAX_RETRIES
+        last = dead_letters.dead_letter(record, TimeoutError("graph write timed out"), "test-consumer", retryable=True)
+        assert last.metadata["retry_count"] == dead_letters.MAX_RETRIES
         sender.send(f"{prefix}.dlq", key=b"suite-9", value=last.to_json().encode()).get(timeout=30)
         wait_for(lambda: (len(review.find(ReviewFilter())) == 1, review.find(ReviewFilter())), timeout_s=60,
                  what="the review row")
         (reviewed,) = review.find(ReviewFilter())
-        assert reviewed.retry_count == dlq.MAX_RETRIES and reviewed.error_type == "TimeoutError"
+        assert reviewed.retry_count == dead_letters.MAX_RETRIES and reviewed.error_type == "TimeoutError"
         assert reviewed.original_value == event.to_json().encode()
         assert (reviewed.original_partition, reviewed.original_offset) == (record.partition, record.offset)
         assert poll_one(reader, timeout_s=12, required=False) is None  # never republished a third time
@@ -170,7 +175,7 @@ def test_retryable_failure_is_republished_with_backoff_then_reviewed(stack, sett
     finally:
         sender.close()
         reader.close()
-        flink_jobs.cancel(settings, dlq_job)
+        cluster.cancel(settings, dlq_job)
 
 
 def poll_one(reader, timeout_s: float, required: bool = True):  # noqa: ANN001, ANN201

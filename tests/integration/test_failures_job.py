@@ -10,14 +10,15 @@ from datetime import UTC
 from typing import Any
 
 import pytest
+from argus_dev import flink_metrics
+from argus_dev.samples import executed_event, failed_event
 from kafka import KafkaProducer
 
-from argus_streams import flink_jobs, flink_metrics
-from argus_streams.events import ArgusEvent
-from argus_streams.gateway import EventGateway
-from argus_streams.graph_queries import failure_graph
-from argus_streams.kafka_io import consumer
-from argus_streams.samples import executed_event, failed_event
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.bus.io import consumer
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.failures.queries import failure_graph
+from argus_streams.flink import cluster
 
 GRAPH_TIMEOUT_S = 180
 
@@ -78,7 +79,7 @@ def read_dlq(settings, expected: int, job_id: str, timeout_s: float = 90) -> lis
         while time.monotonic() < deadline and len(records) < expected:
             for batch in reader.poll(timeout_ms=500).values():
                 records.extend(batch)
-        flink_jobs.wait_checkpoints(settings, job_id, count=2)  # anything beyond `expected` is a duplicate
+        cluster.wait_checkpoints(settings, job_id, count=2)  # anything beyond `expected` is a duplicate
         for batch in reader.poll(timeout_ms=1000).values():
             records.extend(batch)
     finally:
@@ -87,12 +88,12 @@ def read_dlq(settings, expected: int, job_id: str, timeout_s: float = 90) -> lis
 
 
 def submit(stack, settings, from_path: str | None = None, *extra: str) -> str:  # noqa: ANN001
-    job_id = flink_jobs.submit(
+    job_id = cluster.submit(
         settings, "failures", from_path=from_path, stack_env=stack.layout.secrets_file,
         job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
                   "--group-id", f"{settings.topic_prefix}-failures", *extra),
     )
-    flink_jobs.wait_running(settings, job_id)
+    cluster.wait_running(settings, job_id)
     return job_id
 
 
@@ -228,7 +229,7 @@ def test_mixed_stream_gives_the_exact_graph_and_dlq(stack, settings, sink: str) 
         assert flink_metrics.total(metrics, "graph_write_batches") >= 1
         assert flink_metrics.total(metrics, "graph_write_ms") > 0
     finally:
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
 
 
 @pytest.mark.parametrize("sink", ["python", "jvm"])  # jvm: a second thread-mode job on the TaskManager, too
@@ -240,11 +241,11 @@ def test_restart_from_checkpoint_keeps_counts_exact(stack, settings, sink: str) 
         gateway.publish_many(first)
         job_id = submit(stack, settings, None, "--sink", sink)
         wait_for(lambda: (graph_totals(settings, tenant) == 300, graph_totals(settings, tenant)), what="first half")
-        flink_jobs.wait_checkpoints(settings, job_id, count=1)
+        cluster.wait_checkpoints(settings, job_id, count=1)
         gateway.publish_many(second)  # the job is mid-stream on these when it is stopped
     wait_for(lambda: (graph_totals(settings, tenant) > 300, graph_totals(settings, tenant)), what="progress")
-    flink_jobs.cancel(settings, job_id)
-    checkpoint = flink_jobs.latest_checkpoint(settings, job_id)
+    cluster.cancel(settings, job_id)
+    checkpoint = cluster.latest_checkpoint(settings, job_id)
     assert checkpoint, "the job retained no checkpoint"
 
     job_id = submit(stack, settings, checkpoint, "--sink", sink)
@@ -255,11 +256,11 @@ def test_restart_from_checkpoint_keeps_counts_exact(stack, settings, sink: str) 
         # Every record the restored source read before the first of these barriers went through the
         # aggregation before it, and its rows (flushed 200 ms later) were written long before the second
         # completes: a replay that double counts is in the graph by then.
-        flink_jobs.wait_checkpoints(settings, job_id, count=2)
+        cluster.wait_checkpoints(settings, job_id, count=2)
         assert_exact_graph(settings, first + second, [tenant])
         # Nothing was published after the cancel: whatever the restored source read is a replay.
-        wait_for(lambda: (flink_jobs.vertex_metrics(settings, job_id)[0]["write-records"] > 0,
-                          flink_jobs.vertex_metrics(settings, job_id)[0]), timeout_s=30,
+        wait_for(lambda: (cluster.vertex_metrics(settings, job_id)[0]["write-records"] > 0,
+                          cluster.vertex_metrics(settings, job_id)[0]), timeout_s=30,
                  what="the restored job to have replayed records (else this test proves nothing)")
     finally:
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)

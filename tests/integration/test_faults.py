@@ -15,16 +15,16 @@ import traceback
 from collections.abc import Callable
 
 import pytest
+from argus_dev import faults
+from argus_dev.poison import poison_values
+from argus_dev.samples import failed_event
 
-from argus_streams import flink_jobs
-from argus_streams.breaker import BreakerState, CircuitBreaker
+from argus_streams.bus.breaker import BreakerState, CircuitBreaker
+from argus_streams.bus.gateway import EventGateway, GatewayTimeouts
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.dlq.review import ReviewFilter
 from argus_streams.errors import ArgusStreamsError
-from argus_streams.events import ArgusEvent
-from argus_streams.gateway import EventGateway, GatewayTimeouts
-from argus_streams.poison import poison_values
-from argus_streams.review import ReviewFilter
-from argus_streams.samples import failed_event
-from argus_streams.stack import faults
+from argus_streams.flink import cluster
 from tests.integration.test_dlq_job import producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
 from tests.integration.test_failures_job import (
     assert_exact_graph,
@@ -113,7 +113,7 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, settings, review,
     failures_job = submit_failures(stack, settings)
     dlq_job = submit_dlq(stack, settings, review, receiver, monkeypatch)
     try:
-        flink_jobs.wait_checkpoints(settings, failures_job)
+        cluster.wait_checkpoints(settings, failures_job)
         sender = producer(settings)
         for n, value in enumerate(poison):
             sender.send(f"{prefix}.test.failed", key=f"bad-{n}".encode(), value=value,
@@ -123,7 +123,7 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, settings, review,
         crash: dict[str, float] = {}
 
         def crash_taskmanager() -> None:
-            flink_jobs.wait_checkpoints(settings, failures_job)  # progress to lose, a checkpoint to return to
+            cluster.wait_checkpoints(settings, failures_job)  # progress to lose, a checkpoint to return to
             crash["at_ms"] = time.time() * 1000
             crash["pid"] = faults.kill_taskmanager(stack)
 
@@ -145,8 +145,8 @@ def test_taskmanager_crash_loses_and_duplicates_nothing(stack, settings, review,
         alerted = {json.loads(body)["id"] for _, body in receiver.requests}
         assert alerted == {row.id for row in review.find(ReviewFilter())}  # at least once each, deduped by id
     finally:
-        flink_jobs.cancel(settings, dlq_job)
-        flink_jobs.cancel(settings, failures_job)
+        cluster.cancel(settings, dlq_job)
+        cluster.cancel(settings, failures_job)
 
 
 @pytest.mark.parametrize("database", ["falkordb", "neo4j"])
@@ -156,7 +156,7 @@ def test_graph_database_away_for_30s_backpressures_and_loses_nothing(stack, sett
     events = valid_stream(tenants, per_tenant=200)
     failures_job = submit_failures(stack, settings)
     try:
-        flink_jobs.wait_checkpoints(settings, failures_job)
+        cluster.wait_checkpoints(settings, failures_job)
         outage: dict[str, faults.Outage] = {}
 
         def database_away() -> None:
@@ -173,9 +173,9 @@ def test_graph_database_away_for_30s_backpressures_and_loses_nothing(stack, sett
         assert dead == []  # no good event was dead-lettered
         # The writes were retried inside the sink (backpressure), not failed over: no restart, no exception.
         assert restarts(settings, failures_job) == (0, [])
-        flink_jobs.wait_running(settings, failures_job, timeout_s=30)
+        cluster.wait_running(settings, failures_job, timeout_s=30)
     finally:
-        flink_jobs.cancel(settings, failures_job)
+        cluster.cancel(settings, failures_job)
 
 
 def test_broker_restart_under_load_loses_nothing_and_the_breaker_opens_and_closes(stack, settings) -> None:  # noqa: ANN001
@@ -187,7 +187,7 @@ def test_broker_restart_under_load_loses_nothing_and_the_breaker_opens_and_close
     fast = GatewayTimeouts(request_ms=2_000, delivery_ms=3_000, max_block_ms=2_000)
     breaker = CircuitBreaker("fault-test", failure_threshold=2, reset_timeout_s=3)
     try:
-        flink_jobs.wait_checkpoints(settings, failures_job)
+        cluster.wait_checkpoints(settings, failures_job)
         restart = {"at_ms": 0.0}
 
         def broker_restart() -> None:
@@ -202,10 +202,10 @@ def test_broker_restart_under_load_loses_nothing_and_the_breaker_opens_and_close
         assert load.errors, "the outage was never seen by the publisher"
         # The job may ride the restart out (the source reconnects) or fail over to its checkpoint: either way
         # it runs again and the graph is exact.
-        flink_jobs.wait_running(settings, failures_job, timeout_s=300)
-        restored = flink_jobs.restored_checkpoint(settings, failures_job)
+        cluster.wait_running(settings, failures_job, timeout_s=300)
+        restored = cluster.restored_checkpoint(settings, failures_job)
         print(f"broker restart: the job {'restored a checkpoint' if restored else 'kept running'}")
         wait_for_graph(settings, events, tenants)
         assert read_dlq(settings, expected=0, job_id=failures_job, timeout_s=5) == []
     finally:
-        flink_jobs.cancel(settings, failures_job)
+        cluster.cancel(settings, failures_job)

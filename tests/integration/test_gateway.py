@@ -7,14 +7,14 @@ import time
 from collections import defaultdict
 
 import pytest
+from argus_dev.samples import demo_stream
 
-from argus_streams.breaker import BreakerState, CircuitBreaker
+from argus_streams.bus.breaker import BreakerState, CircuitBreaker
+from argus_streams.bus.gateway import EventGateway, GatewayTimeouts
+from argus_streams.bus.io import read_records
+from argus_streams.contract.events import ArgusEvent, EventType
+from argus_streams.contract.topics import catalog
 from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError
-from argus_streams.events import ArgusEvent, EventType
-from argus_streams.gateway import EventGateway, GatewayTimeouts
-from argus_streams.kafka_io import read_records
-from argus_streams.samples import demo_stream
-from argus_streams.topics import catalog
 
 
 def test_publish_and_read_back_with_key_and_headers(settings) -> None:  # noqa: ANN001

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from argus_streams.graph import falkordb_client, falkordb_ensure_indexes
+from argus_streams.stores.graphs import falkordb_client, falkordb_ensure_indexes
 
 INDEXES = [("Project", ("tenant_id", "project_id")), ("File", ("tenant_id", "path"))]
 

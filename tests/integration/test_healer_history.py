@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from argus_streams.graph_queries import neo4j_rows
+from argus_dev.samples import locator_failure
+
+from argus_streams.failures.queries import neo4j_rows
 from argus_streams.healing import decisions
 from argus_streams.healing.healer import answer
 from argus_streams.healing.store import FixStore
-from argus_streams.samples import locator_failure
 
 # The button is gone from the DOM: the locator cannot heal this; only history can.
 NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
@@ -61,7 +62,7 @@ def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(st
 def test_outcome_counts_in_the_graph_never_go_back(store_settings) -> None:  # noqa: ANN001
     """Outcome writes run concurrently: a count written late (2 after 3) must not undo a newer one (the healing
     job test once ended with failure_count 2 after three failed runs)."""
-    from argus_streams.graph_queries import falkordb_rows
+    from argus_streams.failures.queries import falkordb_rows
     from argus_streams.healing.store import RECORD_OUTCOME
 
     tenant = f"{store_settings.topic_prefix}-race"
@@ -86,7 +87,7 @@ def test_an_outcome_is_counted_once_per_event(store_settings) -> None:  # noqa: 
     cache, not in either graph. Another event of the same run's outcome counts."""
     import redis
 
-    from argus_streams.graph_queries import falkordb_rows
+    from argus_streams.failures.queries import falkordb_rows
 
     tenant = f"{store_settings.topic_prefix}-once"
     failure, _ = request(tenant)
@@ -121,7 +122,7 @@ def test_an_outcome_is_counted_once_per_event(store_settings) -> None:  # noqa: 
 def test_history_never_serves_a_fix_of_another_tenant_wired_to_this_one(store_settings) -> None:  # noqa: ANN001
     """A FIXED_BY edge from this tenant's failure to another tenant's fix (a write this code does not make)
     serves nothing: the read names the tenant on the fix too."""
-    from argus_streams.graph import falkordb_client
+    from argus_streams.stores.graphs import falkordb_client
 
     tenant, other = f"{store_settings.topic_prefix}-own", f"{store_settings.topic_prefix}-other"
     db = falkordb_client(store_settings.falkordb_url.get_secret_value(), asynchronous=False)

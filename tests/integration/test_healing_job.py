@@ -10,13 +10,14 @@ from collections import defaultdict
 from typing import Any
 
 import redis
+from argus_dev import flink_metrics
+from argus_dev.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
 
-from argus_streams import flink_jobs, flink_metrics
-from argus_streams.gateway import EventGateway
-from argus_streams.graph_queries import falkordb_rows, neo4j_rows
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.bus.io import consumer
+from argus_streams.failures.queries import falkordb_rows, neo4j_rows
+from argus_streams.flink import cluster
 from argus_streams.healing.decisions import FIX_TTL_S
-from argus_streams.kafka_io import consumer
-from argus_streams.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
 from tests.llm_standin import ClaudeStandIn, Text
 
 PAGE = PAGE_AFTER_UI_CHANGE
@@ -53,13 +54,13 @@ class HealingTopics:
 
 def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: ANN001
     tenant = f"{settings.topic_prefix}-shop"
-    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
+    job_id = cluster.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
         "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
         "--group-id", f"{settings.topic_prefix}-healing"))
     cache = redis.Redis.from_url(settings.cache_url.get_secret_value())
     topics = HealingTopics(settings)
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         with EventGateway(settings) as gateway:
             first = failure(tenant, "t-order", "#place-order", PAGE, seed=1)
             gateway.publish(first)
@@ -142,7 +143,7 @@ def test_failure_heal_cache_then_cache_hit(stack, settings) -> None:  # noqa: AN
     finally:
         topics.reader.close()
         cache.close()
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
 
 
 def test_in_flight_requests_survive_a_restart_from_checkpoint(stack, settings) -> None:  # noqa: ANN001
@@ -151,20 +152,20 @@ def test_in_flight_requests_survive_a_restart_from_checkpoint(stack, settings) -
     tenant = f"{settings.topic_prefix}-restart"
     args = ("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
             "--group-id", f"{settings.topic_prefix}-healing", "--without-healer")
-    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=args)
+    job_id = cluster.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=args)
     topics = HealingTopics(settings)
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         with EventGateway(settings) as gateway:
             first = failure(tenant, "t-order", "#place-order", PAGE, seed=11)
             gateway.publish(first)
             topics.wait("the request", lambda e: e["correlation_id"] == first.correlation_id)
-            checkpoint = flink_jobs.wait_checkpoints(settings, job_id, count=1)
-            flink_jobs.cancel(settings, job_id)
+            checkpoint = cluster.wait_checkpoints(settings, job_id, count=1)
+            cluster.cancel(settings, job_id)
 
-            job_id = flink_jobs.submit(settings, "healing", from_path=checkpoint,
-                                       stack_env=stack.layout.secrets_file, job_args=args)
-            flink_jobs.wait_running(settings, job_id)
+            job_id = cluster.submit(settings, "healing", from_path=checkpoint,
+                                    stack_env=stack.layout.secrets_file, job_args=args)
+            cluster.wait_running(settings, job_id)
             again = failure(tenant, "t-order", "#place-order", PAGE, seed=12)
             gateway.publish(again)
             control = failure(tenant, "t-other", "#place-order", PAGE, seed=13)  # proves the job is deciding
@@ -177,7 +178,7 @@ def test_in_flight_requests_survive_a_restart_from_checkpoint(stack, settings) -
         assert topics.of("healing.requested", again.correlation_id) == []
     finally:
         topics.reader.close()
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
 
 
 NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
@@ -193,12 +194,12 @@ def test_the_llm_heals_what_the_locator_cannot_inside_the_job(stack, settings, m
     with ClaudeStandIn([reply]) as claude:
         monkeypatch.setenv("ARGUS_LLM_BASE_URL", claude.base_url)
         monkeypatch.setenv("ARGUS_LLM_API_KEY", claude.api_key)
-        job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
+        job_id = cluster.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
             "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
             "--group-id", f"{settings.topic_prefix}-healing"))
         topics = HealingTopics(settings)
         try:
-            flink_jobs.wait_running(settings, job_id)
+            cluster.wait_running(settings, job_id)
             for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/config", f"/jobs/{job_id}/plan"):  # the web UI's views
                 with urllib.request.urlopen(settings.flink_rest_url.rstrip("/") + path, timeout=10) as shown:
                     assert claude.api_key not in shown.read().decode(), path
@@ -223,4 +224,4 @@ def test_the_llm_heals_what_the_locator_cannot_inside_the_job(stack, settings, m
         finally:
             topics.reader.close()
             cache.close()
-            flink_jobs.cancel(settings, job_id)
+            cluster.cancel(settings, job_id)

@@ -20,12 +20,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from argus_streams import flink_jobs
-from argus_streams.events import ArgusEvent, EventType, topic_for
-from argus_streams.gateway import EventGateway
-from argus_streams.poison import nested
-from argus_streams.review import ReviewFilter
-from argus_streams.samples import failed_event
+from argus_dev.poison import nested
+from argus_dev.samples import failed_event
+
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.contract.events import ArgusEvent, EventType, topic_for
+from argus_streams.dlq.review import ReviewFilter
+from argus_streams.flink import cluster
 from tests.integration.test_dlq_job import producer, receiver, review, submit_dlq  # noqa: F401 - fixtures
 from tests.integration.test_failures_job import graph_totals, wait_for
 from tests.integration.test_failures_job import submit as submit_failures
@@ -72,8 +73,8 @@ def bad_letters(prefix: str, tenant: str) -> list[ArgusEvent]:
 
 
 def restarts(settings: Any, job_id: str) -> tuple[int, list]:
-    metric = flink_jobs._rest(settings, "GET", f"/jobs/{job_id}/metrics?get=numRestarts")
-    history = flink_jobs._rest(settings, "GET", f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
+    metric = cluster._rest(settings, "GET", f"/jobs/{job_id}/metrics?get=numRestarts")
+    history = cluster._rest(settings, "GET", f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
     return int(metric[0]["value"]) if metric else -1, history.get("entries", [])
 
 
@@ -167,7 +168,7 @@ def test_hostile_records_are_reviewed_once_and_no_job_restarts(stack, settings, 
     finally:
         sender.close()
         for job_id in jobs:
-            flink_jobs.cancel(settings, job_id)
+            cluster.cancel(settings, job_id)
 
 
 def position(row: Any) -> tuple[str, int, int]:
@@ -185,8 +186,8 @@ def _deep_test_created(tenant: str, depth: int) -> bytes:
 
 
 def _submit_healing(stack: Any, settings: Any) -> str:
-    job_id = flink_jobs.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
+    job_id = cluster.submit(settings, "healing", stack_env=stack.layout.secrets_file, job_args=(
         "--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
         "--group-id", f"{settings.topic_prefix}-healing"))
-    flink_jobs.wait_running(settings, job_id)
+    cluster.wait_running(settings, job_id)
     return job_id

@@ -11,9 +11,9 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream
 from pyflink.java_gateway import get_gateway
 
-from argus_streams.failures import TenantFailures, parse_run
-from argus_streams.flink_kit import create_env
-from jobs.failures import jvm_sink_arguments
+from argus_streams.failures.job import jvm_sink_arguments
+from argus_streams.failures.logic import TenantFailures, parse_run
+from argus_streams.flink.kit import create_env
 from tests.integration.test_failures_job import assert_exact_graph, valid_stream
 
 

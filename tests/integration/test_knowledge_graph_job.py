@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from argus_streams import flink_jobs
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.bus.io import consumer
 from argus_streams.cli import main
-from argus_streams.codegraph.queries import code_graph, event_tests, failures_in_code, function_report
-from argus_streams.codegraph.vectors import CodeVectorStore
-from argus_streams.events import ArgusEvent
-from argus_streams.gateway import EventGateway
-from argus_streams.kafka_io import consumer
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.flink import cluster
+from argus_streams.knowledge_graph.queries import code_graph, event_tests, failures_in_code, function_report
+from argus_streams.knowledge_graph.vectors import CodeVectorStore
 from tests.integration.test_failures_job import raw_producer, read_dlq, wait_for
 from tests.unit import test_codegraph_extract as sample
 from tests.unit.test_codegraph_requests import PY_TRACE
@@ -86,13 +86,13 @@ def ingested(tenant: str, path: str, commit: str) -> ArgusEvent:
 
 def submit(stack: Any, settings: Any, root: Path, extra_args: tuple[str, ...] = (), from_path: str | None = None
            ) -> str:
-    job_id = flink_jobs.submit(
+    job_id = cluster.submit(
         settings, "knowledge-graph", stack_env=stack.layout.secrets_file, from_path=from_path,
         job_args=("--topic-prefix", settings.topic_prefix, "--graph", settings.falkordb_graph,
                   "--group-id", f"{settings.topic_prefix}-kg", "--codebase-root", str(root), "--parallelism", "2",
                   *extra_args),
     )
-    flink_jobs.wait_running(settings, job_id)
+    cluster.wait_running(settings, job_id)
     return job_id
 
 
@@ -226,4 +226,4 @@ def test_codebase_to_exact_graph_reingest_links_and_dlq(stack, settings, tmp_pat
     finally:
         producer.close()
         analyzed.reader.close()
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)

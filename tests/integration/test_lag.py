@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from argus_streams import cli
-from argus_streams.lag import LagRow, describe_groups, format_table, serve_lag_metrics, to_json
+from argus_streams.bus.lag import LagRow, describe_groups, format_table, serve_lag_metrics, to_json
 from argus_streams.settings import STACK_ENV_VAR
 
 PRODUCED = [5, 3, 0, 7, 2, 4]  # records per partition of {prefix}.test.failed (6 partitions)

@@ -8,9 +8,8 @@ from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
+from argus_dev.stack.postgres import APP_ROLE, DATABASE
 from psycopg2 import errors, sql
-
-from argus_streams.stack.postgres import APP_ROLE, DATABASE
 
 
 def app_connection(settings):  # noqa: ANN001, ANN201

@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argus_dev.samples import demo_stream
 
-from argus_streams import dlq
-from argus_streams.alerts import AlertMetrics, AlertSender, alert_new_rows
+from argus_streams.bus.io import read_records
 from argus_streams.cli import main
-from argus_streams.cli_dlq import replay
-from argus_streams.kafka_io import read_records
-from argus_streams.review import FailedEvent, ReviewFilter, ReviewStore, row_from_dead_letter
-from argus_streams.samples import demo_stream
+from argus_streams.cli.dlq import replay
+from argus_streams.contract import dead_letters
+from argus_streams.dlq.alerts import AlertMetrics, AlertSender, alert_new_rows
+from argus_streams.dlq.review import FailedEvent, ReviewFilter, ReviewStore, row_from_dead_letter
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -50,10 +50,11 @@ def cli(stack, store: ReviewStore, settings, monkeypatch: pytest.MonkeyPatch, ca
 
 def dead_letter(topic: str, offset: int, value: bytes | None = None, tenant: str = "acme",
                 error: Exception | None = None, at: datetime = T0, **headers: str) -> bytes:
-    record = dlq.SourceRecord(topic=topic, partition=offset % 3, offset=offset, key=f"suite-{offset}",
-                              value=value if value is not None else f'{{"n": {offset}}}'.encode(),
+    record = dead_letters.SourceRecord(topic=topic, partition=offset % 3, offset=offset, key=f"suite-{offset}",
+                                       value=value if value is not None else f'{{"n": {offset}}}'.encode(),
                               headers={"tenant_id": tenant, "source": "it", **headers})
-    return dlq.dead_letter(record, error or ValueError(f"bad {offset}"), "argus-flink-failures", now=at).to_bytes()
+    letter = dead_letters.dead_letter(record, error or ValueError(f"bad {offset}"), "argus-flink-failures", now=at)
+    return letter.to_bytes()
 
 
 def rows(*letters: bytes) -> list[FailedEvent]:
@@ -144,7 +145,7 @@ def test_replay_dry_run_then_to_the_original_topics_with_key_value_and_headers(s
     failed, executed = f"{settings.topic_prefix}.test.failed", f"{settings.topic_prefix}.test.executed"
     event = next(e for e in demo_stream() if e.event_type == "test.failed")
     letters = [dead_letter(failed, 10, value=event.to_bytes(), correlation_id=event.correlation_id),
-               dead_letter(failed, 11, value=b"\x80\x81 not utf-8", **{dlq.RETRY_COUNT_HEADER: "3"}),
+               dead_letter(failed, 11, value=b"\x80\x81 not utf-8", **{dead_letters.RETRY_COUNT_HEADER: "3"}),
                dead_letter(executed, 12, error=KeyError("payload.status")),
                dead_letter(executed, 13, tenant="globex")]
     stored = {row.original_offset: row for row in rows(*letters)}
@@ -194,7 +195,7 @@ class FailingAfter:
 
 def test_replay_resumes_after_an_interruption_and_sends_each_row_once(store: ReviewStore, settings,
                                                                       cli) -> None:  # noqa: ANN001
-    from argus_streams.cli_dlq import ReplayProducer
+    from argus_streams.cli.dlq import ReplayProducer
 
     topic = f"{settings.topic_prefix}.test.failed"
     store.upsert_many(rows(*(dead_letter(topic, offset) for offset in range(20, 27))))

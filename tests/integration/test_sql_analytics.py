@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg2
+from argus_dev.samples import failure_details
 from kafka import KafkaProducer
 
-from argus_streams import dlq, flink_jobs, sql_runner
-from argus_streams.events import ArgusEvent, EventType
-from argus_streams.gateway import EventGateway
-from argus_streams.samples import failure_details
-from argus_streams.signature import signature_id
-from argus_streams.topics import spec_for
+from argus_streams.bus.gateway import EventGateway
+from argus_streams.contract import dead_letters
+from argus_streams.contract.events import ArgusEvent, EventType
+from argus_streams.contract.topics import spec_for
+from argus_streams.failures.signature import signature_id
+from argus_streams.flink import cluster, sql_runner
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 PARALLELISM = 1  # 2 cores shared with every server: small data, one slot
@@ -125,10 +126,10 @@ def dead_letter(prefix: str, topic: str, offset: int, tenant: str | None, when: 
                 retries: int = 0) -> ArgusEvent:
     headers = {"tenant_id": tenant} if tenant else {}
     if retries:
-        headers[dlq.RETRY_COUNT_HEADER] = str(retries)
-    record = dlq.SourceRecord(topic=f"{prefix}.{topic}", partition=0, offset=offset, key=None, value=b"{oops",
-                              headers=headers)
-    return dlq.dead_letter(record, error, "sql-test", tb="", now=when)
+        headers[dead_letters.RETRY_COUNT_HEADER] = str(retries)
+    record = dead_letters.SourceRecord(topic=f"{prefix}.{topic}", partition=0, offset=offset, key=None, value=b"{oops",
+                                       headers=headers)
+    return dead_letters.dead_letter(record, error, "sql-test", tb="", now=when)
 
 
 def publish(settings, events: list[ArgusEvent], letters: list[ArgusEvent]) -> None:  # noqa: ANN001
@@ -239,15 +240,15 @@ def test_a_continuous_query_keeps_a_postgres_table_current(settings) -> None:  #
     ], key=repr)
     rows: list[tuple[Any, ...]] = []
     try:
-        flink_jobs.wait_running(settings, job_id)
+        cluster.wait_running(settings, job_id)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and rows != expected:
             time.sleep(2)
             rows = sorted(pg_rows(settings, table), key=repr)
         assert rows == expected
-        assert [job.state for job in flink_jobs.list_jobs(settings) if job.id == job_id] == ["RUNNING"]
+        assert [job.state for job in cluster.list_jobs(settings) if job.id == job_id] == ["RUNNING"]
     finally:
-        flink_jobs.cancel(settings, job_id)
+        cluster.cancel(settings, job_id)
         with psycopg2.connect(settings.database_url.get_secret_value()) as conn, conn.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 

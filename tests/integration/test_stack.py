@@ -6,8 +6,8 @@ import time
 
 import requests
 
-from argus_streams import admin
-from argus_streams.topics import catalog
+from argus_streams.bus import admin
+from argus_streams.contract.topics import catalog
 
 
 def test_every_service_is_healthy(stack) -> None:  # noqa: ANN001

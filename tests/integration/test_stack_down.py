@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from argus_dev.stack.flink import python_workers
 
-from argus_streams import flink_jobs
-from argus_streams.stack.flink import python_workers
+from argus_streams.flink import cluster
+from argus_streams.flink.spec import JobSpec
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.stops_stack
@@ -68,9 +69,10 @@ def cpu_ticks(pid: int) -> int:
 
 def test_down_stops_every_process_busy_python_workers_included(stack, settings, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     flink = stack.service("flink")
-    monkeypatch.setitem(flink_jobs.JOBS, "busy", Path(__file__).with_name("busy_job.py"))
+    monkeypatch.setitem(cluster.JOBS, "busy", JobSpec("busy", "tests.integration.busy_job", "busy",
+                                                      script=Path(__file__).with_name("busy_job.py")))
     idle = set(python_workers(flink.conf_dir))  # earlier tests' jobs may still run
-    flink_jobs.submit(settings, "busy", stack_env=stack.layout.secrets_file)  # its source finishes at once
+    cluster.submit(settings, "busy", stack_env=stack.layout.secrets_file)  # its source finishes at once
     deadline = time.monotonic() + 120
     while len(set(python_workers(flink.conf_dir)) - idle) < 2 and time.monotonic() < deadline:
         time.sleep(1)

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argus_dev.stack.base import Ports, Service, StackLayout
+from argus_dev.stack.flink import FlinkService, render_config
+from argus_dev.stack.kafka import KafkaService
+from argus_dev.stack.manager import GENERATED_SECRETS, Stack
+from argus_dev.stack.neo4j import Neo4jService
+from argus_dev.stack.postgres import PostgresService
 
 from argus_streams.errors import ServiceStartError
-from argus_streams.stack.base import Ports, Service, StackLayout
-from argus_streams.stack.flink import FlinkService, render_config
-from argus_streams.stack.kafka import KafkaService
-from argus_streams.stack.manager import GENERATED_SECRETS, Stack
-from argus_streams.stack.neo4j import Neo4jService
-from argus_streams.stack.postgres import PostgresService
 
 from .test_stack_down import processes_of
 

@@ -7,18 +7,18 @@ import random
 from collections import Counter
 
 import pytest
+from argus_dev.samples import executed_event, failed_event
 from pyflink.common import Row, Types
 from pyflink.datastream import RuntimeExecutionMode
 
-from argus_streams.events import ArgusEvent
-from argus_streams.flink_kit import (
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.failures.job import AGGREGATIONS, aggregate
+from argus_streams.flink.kit import (
     TENANT_KEYED_DESERIALIZER_CLASS,
     TENANT_KEYED_RECORD_TYPE,
     create_env,
     java_instance,
 )
-from argus_streams.samples import executed_event, failed_event
-from jobs.failures import AGGREGATIONS, aggregate
 
 
 def record(topic: str, offset: int, value: bytes, key: str | None = "suite") -> Row:

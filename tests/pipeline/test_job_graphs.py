@@ -11,8 +11,8 @@ import importlib
 
 import pytest
 
-from argus_streams.flink_jobs import JOBS
-from argus_streams.flink_kit import create_env
+from argus_streams.flink.cluster import JOBS
+from argus_streams.flink.kit import create_env
 from argus_streams.settings import Settings
 
 PYFLINK_INTERNAL = {"_stream_key_by_map_operator", "Map"}
@@ -20,7 +20,7 @@ FLINK_DEFAULT_NAMES = {"Process", "KeyedProcess", "Map", "FlatMap", "Filter", "S
 
 
 def stream_nodes(name: str) -> list[tuple[str, str | None]]:
-    module = importlib.import_module(f"jobs.{JOBS[name].stem}")
+    module = importlib.import_module(JOBS[name].module)
     env = create_env(parallelism=2)
     module.build_pipeline(env, Settings())
     nodes = env._j_stream_execution_environment.getStreamGraph(False).getStreamNodes().iterator()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pyflink.java_gateway import get_gateway
 
-from argus_streams.failures import (
+from argus_streams.failures.logic import (
     FLAKINESS_WINDOW_BUILDS,
     MAX_EVENTS_PER_BUILD,
     TEST_RUN_FIELDS,
@@ -18,7 +18,7 @@ from argus_streams.failures import (
     TestRun,
     run_fields,
 )
-from argus_streams.flink_kit import create_env
+from argus_streams.flink.kit import create_env
 
 
 def random_runs(rng: random.Random, n: int) -> list[TestRun]:

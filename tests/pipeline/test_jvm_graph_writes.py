@@ -11,8 +11,8 @@ import pytest
 from falkordb.helpers import stringify_param_value
 from pyflink.java_gateway import get_gateway
 
-from argus_streams.flink_kit import create_env
-from argus_streams.graph import WritePlan
+from argus_streams.failures.graph import WritePlan
+from argus_streams.flink.kit import create_env
 from tests.pipeline.test_jvm_failures import python_rows, random_runs
 
 

@@ -6,7 +6,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from argus_streams.signature import signature_id
+from argus_streams.failures.signature import signature_id
 from udfs.signature import failure_signature
 
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from argus_streams.alerts import (
+from argus_streams.dlq.alerts import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -22,8 +22,8 @@ from argus_streams.alerts import (
     sign,
     verify,
 )
+from argus_streams.dlq.review import FailedEvent
 from argus_streams.errors import ConfigurationError
-from argus_streams.review import FailedEvent
 from argus_streams.settings import Settings
 
 SECRET = "test-secret-not-real"

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from argus_streams.batching import MicroBatcher
+from argus_streams.flink.batching import MicroBatcher
 
 
 def test_concurrent_submits_share_batches_and_flushes_never_overlap() -> None:

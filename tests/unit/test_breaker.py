@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from argus_streams.breaker import BreakerState, CircuitBreaker
+from argus_streams.bus.breaker import BreakerState, CircuitBreaker
 from argus_streams.errors import CircuitOpenError
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from argus_streams.cli import build_parser
-from argus_streams.cli_graph import cmd_graph, format_similar
-from argus_streams.codegraph import analyze
-from argus_streams.codegraph.embed import DIM, embed, embeddable, identifier_words, model
-from argus_streams.codegraph.vectors import vector_literal
+from argus_streams.cli.graph import cmd_graph, format_similar
+from argus_streams.knowledge_graph import analyze
+from argus_streams.knowledge_graph.embed import DIM, embed, embeddable, identifier_words, model
+from argus_streams.knowledge_graph.vectors import vector_literal
 from tests.unit import test_codegraph_extract as sample
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from argus_streams.cli import build_parser
-from argus_streams.cli_graph import cmd_graph, format_function, format_summary
+from argus_streams.cli.graph import cmd_graph, format_function, format_summary
 
 SUMMARY = {"nodes": {"Project": 1, "File": 26, "Class": 10, "Function": 40, "Test": 8},
            "edges": {"CALLS": 34, "CONTAINS": 26}, "links": {"FAILED_IN": 2}, "event_tests": 1,

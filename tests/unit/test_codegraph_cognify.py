@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from argus_streams.codegraph import analyze, extract, stable_id
-from argus_streams.codegraph.cognify import CodeGraph, GraphDiff, diff
-from argus_streams.codegraph.paths import CodebaseNotFound, PathRefused, resolve_codebase
-from argus_streams.codegraph.store import created_statements, diff_statements, failed_statements
+from argus_streams.knowledge_graph import analyze, extract, stable_id
+from argus_streams.knowledge_graph.cognify import CodeGraph, GraphDiff, diff
+from argus_streams.knowledge_graph.paths import CodebaseNotFound, PathRefused, resolve_codebase
+from argus_streams.knowledge_graph.store import created_statements, diff_statements, failed_statements
 
 SAMPLE = Path(__file__).resolve().parents[1] / "codegraph_sample" / "shop"
 TENANT, PROJECT = "acme", "shop"
@@ -216,7 +216,7 @@ def test_an_extractor_failure_on_one_file_is_that_file_s_parse_error(root: Path,
 
 
 def test_each_tenant_reads_codebases_only_under_its_own_folder(tmp_path: Path) -> None:
-    from argus_streams.codegraph.paths import tenant_root
+    from argus_streams.knowledge_graph.paths import tenant_root
 
     (tmp_path / "acme" / "shop").mkdir(parents=True)
     (tmp_path / "globex").mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from argus_streams.codegraph import analyze, diff
-from argus_streams.codegraph.enrich import MAX_DOC_BYTES, Enrichment, documents, enrich_graph, worker_env
+from argus_streams.knowledge_graph import analyze, diff
+from argus_streams.knowledge_graph.enrich import MAX_DOC_BYTES, Enrichment, documents, enrich_graph, worker_env
 from tests.unit import test_codegraph_extract as sample
 
 ENRICHMENT = Enrichment(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from argus_streams.codegraph.extract import extract_codebase
-from argus_streams.codegraph.model import Extraction
+from argus_streams.knowledge_graph.extract import extract_codebase
+from argus_streams.knowledge_graph.model import Extraction
 
 SAMPLE = Path(__file__).resolve().parents[1] / "codegraph_sample" / "shop"
 

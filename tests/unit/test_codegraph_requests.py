@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from argus_streams.codegraph import analyze
-from argus_streams.codegraph.cognify import diff
-from argus_streams.codegraph.requests import analyzed_event, graph_row, parse_request, project_node_id
-from argus_streams.dlq import SourceRecord
+from argus_streams.contract.dead_letters import SourceRecord
+from argus_streams.contract.events import ArgusEvent
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent
-from argus_streams.failures import UnexpectedEventType
+from argus_streams.failures.logic import UnexpectedEventType
+from argus_streams.knowledge_graph import analyze
+from argus_streams.knowledge_graph.cognify import diff
+from argus_streams.knowledge_graph.logic import analyzed_event, graph_row, parse_request, project_node_id
 
 SAMPLE = Path(__file__).resolve().parents[1] / "codegraph_sample"
 PY_TRACE = '''Traceback (most recent call last):

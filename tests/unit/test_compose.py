@@ -6,10 +6,10 @@ import re
 
 import pytest
 import yaml
+from argus_dev.stack.base import REPO_ROOT
 
+from argus_streams.contract.topics import catalog
 from argus_streams.settings import Settings
-from argus_streams.stack.base import REPO_ROOT
-from argus_streams.topics import catalog
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 TOPIC_CREATE = re.compile(r"rpk topic create (?P<name>\S+) -p (?P<partitions>\d+) -c retention.ms=(?P<retention>\d+)")

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from argus_dev.stack.base import REPO_ROOT
 from pydantic import SecretStr
 
-from argus_streams.flink_jobs import JOBS
+from argus_streams.contract.topics import catalog
+from argus_streams.flink.cluster import JOBS
 from argus_streams.settings import Settings
-from argus_streams.stack.base import REPO_ROOT
-from argus_streams.topics import catalog
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus"
@@ -243,7 +243,7 @@ FLINK_IDS = [doc["metadata"]["name"] for doc in FLINK_DEPLOYMENTS]
 
 
 def test_every_registered_job_has_a_flink_deployment() -> None:
-    assert {deployed_job_file(doc) for doc in FLINK_DEPLOYMENTS} == set(JOBS.values())
+    assert {deployed_job_file(doc) for doc in FLINK_DEPLOYMENTS} == {spec.entry_point for spec in JOBS.values()}
 
 
 def test_each_job_keeps_its_state_in_its_own_folders() -> None:

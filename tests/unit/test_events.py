@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from argus_streams.contract.events import ArgusEvent, EventType, partition_key, topic_for
+from argus_streams.contract.topics import DAY_MS, catalog
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent, EventType, partition_key, topic_for
-from argus_streams.topics import DAY_MS, catalog
 from tests import seed_reference as seed
 
 PAYLOADS = {
@@ -139,7 +139,7 @@ def test_topic_is_prefix_dot_event_type() -> None:
 
 
 def test_a_huge_integer_and_a_time_before_utc_year_1_are_validation_errors() -> None:
-    from argus_streams.samples import demo_stream
+    from argus_dev.samples import demo_stream
 
     with pytest.raises(EventValidationError, match="not valid JSON"):
         ArgusEvent.from_json(b'{"event_id": ' + b"1" * 5000 + b"}")  # a plain ValueError escaped before

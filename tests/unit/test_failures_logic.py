@@ -8,10 +8,11 @@ import random
 from collections import Counter
 
 import pytest
+from argus_dev.samples import demo_stream, executed_event, failed_event
 
-from argus_streams import dlq
+from argus_streams.contract import dead_letters
 from argus_streams.errors import EventValidationError
-from argus_streams.failures import (
+from argus_streams.failures.logic import (
     SignatureStats,
     TenantFailures,
     TestHistory,
@@ -19,7 +20,6 @@ from argus_streams.failures import (
     iso_utc,
     parse_run,
 )
-from argus_streams.samples import demo_stream, executed_event, failed_event
 
 
 def runs_for(events):  # noqa: ANN001, ANN201
@@ -92,7 +92,7 @@ def test_history_counts_an_event_once() -> None:
 def test_a_build_remembers_a_bounded_number_of_events_and_runs() -> None:
     from dataclasses import replace
 
-    from argus_streams.failures import FLAKINESS_WINDOW_BUILDS, MAX_EVENTS_PER_BUILD
+    from argus_streams.failures.logic import FLAKINESS_WINDOW_BUILDS, MAX_EVENTS_PER_BUILD
 
     rng = random.Random(8)
     first = parse_run(executed_event(rng, tenant="t", suite="s", test="x", run=1, status="passed").to_bytes())
@@ -143,35 +143,35 @@ def test_iso_utc_is_fixed_width_and_sortable() -> None:
 
 
 def test_dead_letter_has_the_seeds_fields_and_a_stable_id() -> None:
-    record = dlq.SourceRecord(topic="argus.test.failed", partition=2, offset=41, key="suite-1",
-                              value=b"\xff{broken", headers={"tenant_id": "acme", "correlation_id": "c-1"})
-    first = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
-    again = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
+    record = dead_letters.SourceRecord(topic="argus.test.failed", partition=2, offset=41, key="suite-1",
+                                       value=b"\xff{broken", headers={"tenant_id": "acme", "correlation_id": "c-1"})
+    first = dead_letters.dead_letter(record, ValueError("bad"), "flink.failures")
+    again = dead_letters.dead_letter(record, ValueError("bad"), "flink.failures")
     assert first.event_id == again.event_id  # a replay writes the same dead letter id
     assert (first.tenant_id, first.correlation_id) == ("acme", "c-1")
     assert set(first.payload) >= {"original_topic", "original_partition", "original_offset", "original_key",
                                   "original_value", "error_type", "error_message", "error_traceback"}
     assert first.payload["original_value_base64"] == "/3ticm9rZW4="
     assert first.metadata["retry_count"] == 1 and first.metadata["max_retries"] == 3
-    retried = dlq.SourceRecord(**{**record.__dict__, "headers": {"retry_count": "2"}})
-    assert dlq.dead_letter(retried, ValueError("bad"), "x").metadata["retry_count"] == 3
+    retried = dead_letters.SourceRecord(**{**record.__dict__, "headers": {"retry_count": "2"}})
+    assert dead_letters.dead_letter(retried, ValueError("bad"), "x").metadata["retry_count"] == 3
 
 
 def test_a_dead_letter_belongs_to_the_tenant_its_event_names_not_its_header() -> None:
     """A header saying another tenant moves nothing into that tenant's review rows; a value that is not an
     event (no tenant of its own) falls back to the header."""
     value = json.dumps({"event_id": "x", "tenant_id": "acme", "correlation_id": "c-own", "payload": {}}).encode()
-    record = dlq.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key="suite-1", value=value,
-                              headers={"tenant_id": "globex", "correlation_id": "c-header"})
-    letter = dlq.dead_letter(record, ValueError("bad"), "flink.failures")
+    record = dead_letters.SourceRecord(topic="argus.test.failed", partition=0, offset=1, key="suite-1", value=value,
+                                       headers={"tenant_id": "globex", "correlation_id": "c-header"})
+    letter = dead_letters.dead_letter(record, ValueError("bad"), "flink.failures")
     assert (letter.tenant_id, letter.correlation_id) == ("acme", "c-header")  # a correlation is no boundary
     assert letter.payload["original_headers"]["tenant_id"] == "globex"  # kept as the producer sent it
-    unparsable = dlq.SourceRecord(**{**record.__dict__, "value": b"{not json"})
-    assert dlq.dead_letter(unparsable, ValueError("bad"), "x").tenant_id == "globex"
+    unparsable = dead_letters.SourceRecord(**{**record.__dict__, "value": b"{not json"})
+    assert dead_letters.dead_letter(unparsable, ValueError("bad"), "x").tenant_id == "globex"
 
 
 def test_write_plan_keeps_the_newest_row_per_key() -> None:
-    from argus_streams.graph import WritePlan
+    from argus_streams.failures.graph import WritePlan
 
     def failure(test: str, count: int, edge: int) -> dict:
         return {"kind": "failure", "tenant_id": "t", "signature": "s", "count": count, "first_seen": "a",
@@ -199,13 +199,22 @@ def test_write_plan_keeps_the_newest_row_per_key() -> None:
         ("neo4j.exceptions.AuthError('bad password')", False, False),
         ("neo4j.exceptions.ClientError('Neo.ClientError.Statement.SyntaxError')", False, True),
         ("OSError('connection reset')", True, False),
+        # One error policy: bad data is raised on purpose; a ValueError or TypeError of our own is a bug.
+        ("BadData('a row the writer refuses')", False, True),
+        ("UnicodeEncodeError('utf-8', '\\ud800', 0, 1, 'surrogates not allowed')", False, True),
+        ("psycopg2.DataError('value out of range')", False, True),
+        ("StoreUnavailable('review store down')", True, False),
+        ("ValueError('a bug in a writer')", False, False),
+        ("TypeError('unsupported operand')", False, False),
     ],
 )
 def test_graph_errors_are_classified(error: str, transient: bool, data: bool) -> None:
     import neo4j.exceptions  # noqa: F401 - used by eval
+    import psycopg2  # noqa: F401 - used by eval
     import redis  # noqa: F401 - used by eval
 
-    from argus_streams.graph import is_data_error, is_transient
+    from argus_streams.errors import BadData, StoreUnavailable  # noqa: F401 - used by eval
+    from argus_streams.stores.policy import is_data_error, is_transient
 
     exc = eval(error)  # noqa: S307 - fixed expressions above
     assert (is_transient(exc), is_data_error(exc)) == (transient, data)
@@ -216,7 +225,7 @@ def test_retry_transient_backs_off_then_succeeds() -> None:
 
     import redis
 
-    from argus_streams.graph import retry_transient
+    from argus_streams.stores.policy import retry_transient
 
     calls = []
 
@@ -235,7 +244,7 @@ def test_retry_transient_never_retries_data_errors() -> None:
 
     import redis
 
-    from argus_streams.graph import retry_transient
+    from argus_streams.stores.policy import retry_transient
 
     async def bad() -> None:
         raise redis.ResponseError("errMsg: Invalid input")
@@ -281,7 +290,7 @@ def test_tenant_failures_rows_are_the_hand_derived_graph() -> None:
 
 def test_tenant_failures_rows_of_a_hand_written_sequence() -> None:
     """Every field of every row kind, for runs written out by hand (values derived by reading the spec)."""
-    from argus_streams.failures import TestRun
+    from argus_streams.failures.logic import TestRun
 
     def run(event_id: str, test: str, at: str, failed: bool = True, signature: str | None = "v1:s",
             error_type: str | None = "TimeoutError", message: str | None = "late", suite: str = "s1") -> TestRun:

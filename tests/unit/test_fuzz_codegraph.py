@@ -16,12 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from argus_streams.codegraph import analyze, extract
-from argus_streams.codegraph.cognify import diff
-from argus_streams.codegraph.enrich import documents
-from argus_streams.codegraph.extract import Resolver, extract_codebase, parse_source, read_files
-from argus_streams.codegraph.model import CLASS, FUNCTION, MAX_REF_PARTS, Import, ParsedFile, Symbol
-from argus_streams.codegraph.paths import (
+from argus_streams.contract.dead_letters import SourceRecord
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.errors import ArgusStreamsError, EventValidationError
+from argus_streams.knowledge_graph import analyze, extract
+from argus_streams.knowledge_graph.cognify import diff
+from argus_streams.knowledge_graph.enrich import documents
+from argus_streams.knowledge_graph.extract import Resolver, extract_codebase, parse_source, read_files
+from argus_streams.knowledge_graph.logic import KeyLocks, analyzed_event, graph_row, parse_request
+from argus_streams.knowledge_graph.model import CLASS, FUNCTION, MAX_REF_PARTS, Import, ParsedFile, Symbol
+from argus_streams.knowledge_graph.paths import (
     MAX_PATH_CHARS,
     CodebaseError,
     Deadline,
@@ -29,10 +33,6 @@ from argus_streams.codegraph.paths import (
     PathRefused,
     source_files,
 )
-from argus_streams.codegraph.requests import KeyLocks, analyzed_event, graph_row, parse_request
-from argus_streams.dlq import SourceRecord
-from argus_streams.errors import ArgusStreamsError, EventValidationError
-from argus_streams.events import ArgusEvent
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,7 +1,7 @@
 """The DLQ path on hostile input: no letter, record or error can crash, stall or overflow it.
 
-Property tests feed the plain functions the DLQ job's operators call (`jobs.dlq.decide`, `dlq.triage`,
-`dlq.backoff_ms`, `dlq.dead_letter` and the DLQ record's key and headers, `review.row_from_event`) arbitrary
+Property tests feed the plain functions the DLQ job's operators call (`argus_streams.dlq.job.decide`, `triage.triage`,
+`triage.backoff_ms`, `dead_letters.dead_letter` and the DLQ record's key and headers, `review.row_from_event`) arbitrary
 and adversarial values of every field a dead letter carries; each outcome must be a Retry with a bounded
 delay to one of our topics, or a review row that fits its table. Then one regression test per crash loop.
 """
@@ -18,14 +18,16 @@ from unittest.mock import patch
 
 import cloudpickle
 import pytest
+from argus_dev.samples import demo_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from argus_streams import dlq, flink_kit
-from argus_streams.events import ArgusEvent
-from argus_streams.review import COUNT, EARLIEST, INT4, INT8, LATEST, FailedEvent, merge, row_from_dead_letter
-from argus_streams.samples import demo_stream
-from jobs.dlq import MAX_ERROR_TYPE_LABELS, OTHER_LABEL, decide, error_type_label
+from argus_streams.contract import dead_letters
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.dlq import triage
+from argus_streams.dlq.job import MAX_ERROR_TYPE_LABELS, OTHER_LABEL, decide, error_type_label
+from argus_streams.dlq.review import COUNT, EARLIEST, INT4, INT8, LATEST, FailedEvent, merge, row_from_dead_letter
+from argus_streams.flink import kit as flink_kit
 
 PREFIX = "argus"
 EVENT = demo_stream()[0]
@@ -36,20 +38,22 @@ SLOW_FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[Hea
 
 
 def source(value: bytes | None = None, topic: str = "argus.test.failed", partition: int | None = 2,
-           key: str | None = "suite-1", **headers: str | None) -> dlq.SourceRecord:
-    return dlq.SourceRecord(topic=topic, partition=partition, offset=7 if partition is not None else None, key=key,
-                            value=EVENT.to_bytes() if value is None else value,
-                            headers={"tenant_id": "acme", **headers})
+           key: str | None = "suite-1", **headers: str | None) -> dead_letters.SourceRecord:
+    offset = 7 if partition is not None else None
+    return dead_letters.SourceRecord(topic=topic, partition=partition, offset=offset, key=key,
+                                     value=EVENT.to_bytes() if value is None else value,
+                                     headers={"tenant_id": "acme", **headers})
 
 
 def good_letter(retryable: bool = True) -> dict[str, Any]:
     """A retryable dead letter as our jobs write it, as a dict to corrupt."""
-    return dlq.dead_letter(source(), TimeoutError("graph write timed out"), "test", retryable=retryable).to_dict()
+    letter = dead_letters.dead_letter(source(), TimeoutError("graph write timed out"), "test", retryable=retryable)
+    return letter.to_dict()
 
 
-def on_dlq(value: bytes) -> dlq.SourceRecord:
+def on_dlq(value: bytes) -> dead_letters.SourceRecord:
     """`value` as the DLQ job reads it from argus.dlq."""
-    return dlq.SourceRecord(topic="argus.dlq", partition=0, offset=42, key=None, value=value, headers={})
+    return dead_letters.SourceRecord(topic="argus.dlq", partition=0, offset=42, key=None, value=value, headers={})
 
 
 def encode(letter: dict[str, Any]) -> bytes:
@@ -79,15 +83,15 @@ def utf8_text(value: Any) -> bool:
     return True
 
 
-def assert_retry_is_bounded(retry: dlq.Retry) -> None:
-    assert isinstance(retry.delay_ms, int) and 0 <= retry.delay_ms <= dlq.MAX_BACKOFF_MS < 2 ** 63
-    assert retry.topic in dlq.republishable_topics(PREFIX)
+def assert_retry_is_bounded(retry: triage.Retry) -> None:
+    assert isinstance(retry.delay_ms, int) and 0 <= retry.delay_ms <= triage.MAX_BACKOFF_MS < 2 ** 63
+    assert retry.topic in triage.republishable_topics(PREFIX)
     assert retry.key is None or utf8_text(retry.key)
     assert utf8_text(retry.value)
     assert all(utf8_text(k) and utf8_text(v) for k, v in retry.headers.items())
     size = len(retry.value.encode()) + len((retry.key or "").encode()) + sum(
         len(k.encode()) + len(v.encode()) for k, v in retry.headers.items())
-    assert size <= dlq.MAX_REPUBLISH_BYTES
+    assert size <= triage.MAX_REPUBLISH_BYTES
 
 
 def assert_row_fits_its_table(row: FailedEvent) -> None:
@@ -105,14 +109,14 @@ def assert_row_fits_its_table(row: FailedEvent) -> None:
     assert COUNT[0] <= row.retry_count <= COUNT[1] and COUNT[0] <= row.max_retries <= COUNT[1]
     for at in (row.first_failed_at, row.last_failed_at):
         assert at.tzinfo is not None and EARLIEST <= at < LATEST
-    merge([row, row_from_dead_letter(dlq.dead_letter(source(), ValueError(), "test").to_json())])  # comparable
+    merge([row, row_from_dead_letter(dead_letters.dead_letter(source(), ValueError(), "test").to_json())])  # comparable
 
 
-def assert_routed(record: dlq.SourceRecord) -> dlq.Retry | FailedEvent:
+def assert_routed(record: dead_letters.SourceRecord) -> triage.Retry | FailedEvent:
     started = time.process_time()
     outcome = decide(record, PREFIX)  # raises nothing: an exception here fails the test
     assert time.process_time() - started < PER_EXAMPLE_S
-    if isinstance(outcome, dlq.Retry):
+    if isinstance(outcome, triage.Retry):
         assert_retry_is_bounded(outcome)
     else:
         assert isinstance(outcome, FailedEvent)
@@ -201,12 +205,13 @@ ERRORS = st.builds(ValueError, TEXT) | st.builds(TimeoutError, TEXT) | st.builds
 
 
 @st.composite
-def records(draw: st.DrawFn) -> dlq.SourceRecord:
-    return dlq.SourceRecord(
+def records(draw: st.DrawFn) -> dead_letters.SourceRecord:
+    return dead_letters.SourceRecord(
         topic=draw(TOPICS), partition=draw(st.none() | st.integers(-(2 ** 31), 2 ** 31 - 1)),
         offset=draw(st.none() | st.integers(0, 2 ** 63 - 1)), key=draw(st.none() | TEXT | LONG_TEXT),
         value=draw(st.none() | VALUES),
-        headers=draw(HEADERS | st.builds(lambda h, n: {**h, dlq.RETRY_COUNT_HEADER: n}, HEADERS, st.none() | JSON)),
+        headers=draw(HEADERS | st.builds(lambda h, n: {**h, dead_letters.RETRY_COUNT_HEADER: n}, HEADERS,
+                                         st.none() | JSON)),
     )
 
 
@@ -235,59 +240,60 @@ def small_caps() -> ExitStack:
     """Caps small enough that Hypothesis' inputs cross them (the code reads the module's constants)."""
     stack = ExitStack()
     for name, cap in (("MAX_DEAD_LETTER_BYTES", 16_384), ("MAX_CONTEXT_BYTES", 1024), ("MAX_HEADERS_BYTES", 1024)):
-        stack.enter_context(patch.object(dlq, name, cap))
+        stack.enter_context(patch.object(dead_letters, name, cap))
     return stack
 
 
 @SLOW_FUZZ
 @given(records(), ERRORS, st.booleans(), st.booleans())
 def test_any_record_and_error_make_a_dead_letter_under_the_cap_that_the_dlq_job_routes(
-        record: dlq.SourceRecord, error: Exception, retryable: bool, small: bool) -> None:
+        record: dead_letters.SourceRecord, error: Exception, retryable: bool, small: bool) -> None:
     with small_caps() if small else ExitStack():
         started = time.process_time()
-        event = dlq.dead_letter(record, error, "fuzz", retryable=retryable)
+        event = dead_letters.dead_letter(record, error, "fuzz", retryable=retryable)
         letter = event.to_json()
-        key, headers = dlq.dead_letter_key(record), dlq.dead_letter_headers(record, event.metadata["retry_count"])
+        key = dead_letters.dead_letter_key(record)
+        headers = dead_letters.dead_letter_headers(record, event.metadata["retry_count"])
         assert time.process_time() - started < PER_EXAMPLE_S
-        assert letter.isascii() and len(letter) <= dlq.MAX_DEAD_LETTER_BYTES
-        assert key is None or len(key.encode()) <= dlq.MAX_CONTEXT_BYTES
+        assert letter.isascii() and len(letter) <= dead_letters.MAX_DEAD_LETTER_BYTES
+        assert key is None or len(key.encode()) <= dead_letters.MAX_CONTEXT_BYTES
         assert sum(len(k.encode()) + len((v or "").encode()) for k, v in headers.items()) <= \
-            dlq.MAX_HEADERS_BYTES + len(dlq.RETRY_COUNT_HEADER) + 10
-        assert headers[dlq.RETRY_COUNT_HEADER] == str(event.metadata["retry_count"])
-        assert 1 <= event.metadata["retry_count"] <= dlq.MAX_COUNT
+            dead_letters.MAX_HEADERS_BYTES + len(dead_letters.RETRY_COUNT_HEADER) + 10
+        assert headers[dead_letters.RETRY_COUNT_HEADER] == str(event.metadata["retry_count"])
+        assert 1 <= event.metadata["retry_count"] <= dead_letters.MAX_COUNT
         payload = event.payload
-        if payload.get(dlq.TRUNCATED_FLAG):  # identifiable: the original's size and sha256
+        if payload.get(dead_letters.TRUNCATED_FLAG):  # identifiable: the original's size and sha256
             sha = hashlib.sha256(record.value or b"").hexdigest()
-            assert payload[dlq.ORIGINAL_VALUE_SIZE] == len(record.value or b"")
-            assert payload[dlq.ORIGINAL_VALUE_SHA256] == sha
-            assert payload["original_value"].endswith(dlq.truncation_marker(len(record.value or b""), sha))
+            assert payload[dead_letters.ORIGINAL_VALUE_SIZE] == len(record.value or b"")
+            assert payload[dead_letters.ORIGINAL_VALUE_SHA256] == sha
+            assert payload["original_value"].endswith(dead_letters.truncation_marker(len(record.value or b""), sha))
         elif "original_value_base64" not in payload:
             assert payload["original_value"] == (record.value or b"").decode("utf-8")
     outcome = assert_routed(on_dlq(letter.encode()))  # and the DLQ job takes it as it is
-    if not isinstance(outcome, dlq.Retry):
+    if not isinstance(outcome, triage.Retry):
         assert outcome.id == event.event_id  # a letter of ours is its own row, never "not a dead letter"
 
 
 @FUZZ
 @given(st.text() | NASTY_TEXT | LONG_TEXT, st.integers(200, 5000))
 def test_fit_text_keeps_what_fits_and_cuts_the_rest_with_its_marker(text: str, max_bytes: int) -> None:
-    fitted = dlq.fit_text(text, max_bytes)
-    assert dlq.json_size(fitted) <= max_bytes
-    if dlq.json_size(text) <= max_bytes:
+    fitted = dead_letters.fit_text(text, max_bytes)
+    assert dead_letters.json_size(fitted) <= max_bytes
+    if dead_letters.json_size(text) <= max_bytes:
         assert fitted == text
     else:
         raw = text.encode("utf-8", errors="surrogatepass")
-        marker = dlq.truncation_marker(len(raw), hashlib.sha256(raw).hexdigest())
+        marker = dead_letters.truncation_marker(len(raw), hashlib.sha256(raw).hexdigest())
         assert fitted.endswith(marker) and text.startswith(fitted[: -len(marker)])
 
 
 @FUZZ
 @given(JSON | HUGE_INTS)
 def test_backoff_is_bounded_for_any_count(count: Any) -> None:
-    n = dlq.parse_count(count)
+    n = dead_letters.parse_count(count)
     if n is not None:
         started = time.process_time()
-        assert 1000 <= dlq.backoff_ms(n) <= dlq.MAX_BACKOFF_MS
+        assert 1000 <= triage.backoff_ms(n) <= triage.MAX_BACKOFF_MS
         assert time.process_time() - started < PER_EXAMPLE_S
 
 
@@ -313,50 +319,53 @@ def test_the_worst_values_stay_under_the_cap_and_identifiable(kind: str) -> None
     letter, key, headers = row[2], row[1], row[3]
     total = len(letter.encode()) + len(key.encode()) + sum(len(k.encode()) + len(v.encode())
                                                            for k, v in headers.items())
-    assert len(letter) <= dlq.MAX_DEAD_LETTER_BYTES and total < flink_kit.MAX_RECORD_BYTES - MiB
+    assert len(letter) <= dead_letters.MAX_DEAD_LETTER_BYTES and total < flink_kit.MAX_RECORD_BYTES - MiB
     payload = json.loads(letter)["payload"]
-    assert payload[dlq.ORIGINAL_VALUE_SIZE] == len(value) and payload[dlq.TRUNCATED_FLAG] is True
-    assert payload[dlq.ORIGINAL_VALUE_SHA256] == hashlib.sha256(value).hexdigest()
-    assert payload["original_value"].endswith(dlq.truncation_marker(len(value), hashlib.sha256(value).hexdigest()))
+    assert payload[dead_letters.ORIGINAL_VALUE_SIZE] == len(value) and payload[dead_letters.TRUNCATED_FLAG] is True
+    assert payload[dead_letters.ORIGINAL_VALUE_SHA256] == hashlib.sha256(value).hexdigest()
+    marker = dead_letters.truncation_marker(len(value), hashlib.sha256(value).hexdigest())
+    assert payload["original_value"].endswith(marker)
     assert "original_value_base64" not in payload  # no exact copy: the bytes did not fit
-    marker = dlq.truncation_marker(5 * MiB, hashlib.sha256(b"e" * (5 * MiB)).hexdigest())
+    marker = dead_letters.truncation_marker(5 * MiB, hashlib.sha256(b"e" * (5 * MiB)).hexdigest())
     assert payload["error_message"].endswith(marker)
-    assert payload[dlq.HEADERS_DROPPED] > 0 and headers[dlq.RETRY_COUNT_HEADER] == "1"
+    assert payload[dead_letters.HEADERS_DROPPED] > 0 and headers[dead_letters.RETRY_COUNT_HEADER] == "1"
 
 
 def test_the_caps_leave_room_under_the_sink_and_topic_limits() -> None:
-    from argus_streams.topics import DLQ_MAX_MESSAGE_BYTES
+    from argus_streams.contract.topics import DLQ_MAX_MESSAGE_BYTES
 
-    worst = dlq.MAX_DEAD_LETTER_BYTES + dlq.MAX_CONTEXT_BYTES + dlq.MAX_HEADERS_BYTES + 64  # value + key + headers
+    # value + key + headers
+    worst = dead_letters.MAX_DEAD_LETTER_BYTES + dead_letters.MAX_CONTEXT_BYTES + dead_letters.MAX_HEADERS_BYTES + 64
     assert worst < flink_kit.MAX_RECORD_BYTES == DLQ_MAX_MESSAGE_BYTES
-    assert dlq.MAX_BACKOFF_MS == dlq.backoff_ms(dlq.MAX_RETRIES_LIMIT) < 2 ** 63
+    assert triage.MAX_BACKOFF_MS == triage.backoff_ms(triage.MAX_RETRIES_LIMIT) < 2 ** 63
 
 
 def test_a_capped_letter_keeps_the_sha256_and_size_and_its_review_row_says_so() -> None:
     value = b'{"event_id": "x", "message": "' + b"\x00" * (3 * MiB) + b'"}'
-    letter = dlq.dead_letter(source(value), ValueError("too big"), "test")
+    letter = dead_letters.dead_letter(source(value), ValueError("too big"), "test")
     payload = letter.payload
     sha = hashlib.sha256(value).hexdigest()
-    assert (payload[dlq.TRUNCATED_FLAG], payload[dlq.ORIGINAL_VALUE_SIZE], payload[dlq.ORIGINAL_VALUE_SHA256]) == (
+    assert (payload[dead_letters.TRUNCATED_FLAG], payload[dead_letters.ORIGINAL_VALUE_SIZE],
+            payload[dead_letters.ORIGINAL_VALUE_SHA256]) == (
         True, len(value), sha)
     assert payload["original_value"].startswith('{"event_id": "x", "message": "\x00')
-    assert payload["original_value"].endswith(dlq.truncation_marker(len(value), sha))
+    assert payload["original_value"].endswith(dead_letters.truncation_marker(len(value), sha))
     row = row_from_dead_letter(letter.to_json())
     assert row.status_note == f"original value truncated in the dead letter: {len(value)} bytes, sha256 {sha}"
     assert row.original_value.startswith(b'{"event_id": "x"')
     # Retrying a prefix would publish a record that never existed.
-    retry = dlq.dead_letter(source(value), TimeoutError(), "test", retryable=True)
-    assert dlq.triage(retry) == "no original record to republish"
+    retry = dead_letters.dead_letter(source(value), TimeoutError(), "test", retryable=True)
+    assert triage.triage(retry) == "no original record to republish"
 
 
 def test_valid_letters_are_unchanged_by_the_caps() -> None:
-    letter = dlq.dead_letter(source(), TimeoutError("graph write timed out"), "test", retryable=True)
+    letter = dead_letters.dead_letter(source(), TimeoutError("graph write timed out"), "test", retryable=True)
     payload = letter.payload
-    assert payload["original_value"] == EVENT.to_json() and dlq.TRUNCATED_FLAG not in payload
+    assert payload["original_value"] == EVENT.to_json() and dead_letters.TRUNCATED_FLAG not in payload
     assert list(payload) == ["original_topic", "original_partition", "original_offset", "original_key",
                              "original_value", "error_type", "error_message", "error_traceback", "original_headers"]
-    invalid = dlq.dead_letter(source(b"\xff" * 1000), ValueError(), "test").payload
-    assert list(invalid)[-1] == "original_value_base64" and dlq.TRUNCATED_FLAG not in invalid
+    invalid = dead_letters.dead_letter(source(b"\xff" * 1000), ValueError(), "test").payload
+    assert list(invalid)[-1] == "original_value_base64" and dead_letters.TRUNCATED_FLAG not in invalid
 
 
 # --- One regression test per crash loop --------------------------------------------------------------------
@@ -364,8 +373,8 @@ def test_valid_letters_are_unchanged_by_the_caps() -> None:
 # them, or produced a record the sink or the review store refuses on every attempt.
 
 
-def triage_of(path: str, value: Any) -> dlq.Retry | dlq.Review:
-    return dlq.triage(ArgusEvent.from_json(corrupt(path, value)), PREFIX)
+def triage_of(path: str, value: Any) -> triage.Retry | triage.Review:
+    return triage.triage(ArgusEvent.from_json(corrupt(path, value)), PREFIX)
 
 
 def review_of(path: str, value: Any, retryable: bool = True) -> FailedEvent:
@@ -379,7 +388,7 @@ def review_of(path: str, value: Any, retryable: bool = True) -> FailedEvent:
 def test_retry_count_that_is_no_count_is_reviewed_as_an_invalid_letter(value: Any) -> None:
     # Before: int("abc") ValueError, int(None) TypeError, int(inf) OverflowError from the Triage operator.
     decision = triage_of("metadata.retry_count", value)
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.INVALID_LETTER
+    assert isinstance(decision, triage.Review) and decision.kind == triage.INVALID_LETTER
     assert decision.startswith("invalid dead letter: metadata.retry_count is not a count (0..2147483647)")
     assert review_of("metadata.retry_count", value).status_note == decision
 
@@ -387,7 +396,7 @@ def test_retry_count_that_is_no_count_is_reviewed_as_an_invalid_letter(value: An
 @pytest.mark.parametrize("value", [-1, -(10 ** 30), 10 ** 30, 2 ** 31])
 def test_retry_count_out_of_range_is_reviewed(value: int) -> None:
     decision = triage_of("metadata.retry_count", value)
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.INVALID_LETTER
+    assert isinstance(decision, triage.Review) and decision.kind == triage.INVALID_LETTER
     row = review_of("metadata.retry_count", value)
     assert row.retry_count == min(max(value, 0), 2 ** 31 - 1)  # before: PostgreSQL integer overflow on upsert
 
@@ -397,20 +406,20 @@ def test_a_huge_max_retries_never_overflows_the_timer_or_stalls() -> None:
     # fails on every restart); retry_count 10^9 -> 2^(10^9) computed in the operator (a stall).
     letter = good_letter()
     letter["metadata"].update(retry_count=100, max_retries=1000)
-    assert dlq.triage(ArgusEvent.from_dict(letter)) == "failed 100 times (max_retries=10)"
+    assert triage.triage(ArgusEvent.from_dict(letter)) == "failed 100 times (max_retries=10)"
     letter["metadata"].update(retry_count=9, max_retries=2 ** 31 - 1)
-    decision = dlq.triage(ArgusEvent.from_dict(letter))
-    assert isinstance(decision, dlq.Retry) and decision.delay_ms == 512_000 <= dlq.MAX_BACKOFF_MS
+    decision = triage.triage(ArgusEvent.from_dict(letter))
+    assert isinstance(decision, triage.Retry) and decision.delay_ms == 512_000 <= triage.MAX_BACKOFF_MS
     started = time.process_time()
-    assert dlq.backoff_ms(10 ** 9) == dlq.backoff_ms(10 ** 30) == dlq.MAX_BACKOFF_MS
-    assert dlq.backoff_ms(-5) == 1000
+    assert triage.backoff_ms(10 ** 9) == triage.backoff_ms(10 ** 30) == triage.MAX_BACKOFF_MS
+    assert triage.backoff_ms(-5) == 1000
     assert time.process_time() - started < 0.1
 
 
 @pytest.mark.parametrize("value", ["abc", None, [3], -1, 10 ** 30])
 def test_max_retries_that_is_no_count_is_reviewed(value: Any) -> None:
     decision = triage_of("metadata.max_retries", value)
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.INVALID_LETTER
+    assert isinstance(decision, triage.Review) and decision.kind == triage.INVALID_LETTER
     assert "metadata.max_retries" in decision
 
 
@@ -418,7 +427,7 @@ def test_max_retries_that_is_no_count_is_reviewed(value: Any) -> None:
 def test_error_type_that_is_not_text_is_reviewed(value: Any) -> None:
     # Before: a list or dict is unhashable: `in DATA_ERROR_TYPES` raised TypeError in Triage.
     decision = triage_of("payload.error_type", value)
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.INVALID_LETTER
+    assert isinstance(decision, triage.Review) and decision.kind == triage.INVALID_LETTER
     assert decision.startswith("invalid dead letter: error_type is a ")
 
 
@@ -427,7 +436,7 @@ def test_headers_that_are_not_an_object_are_reviewed(value: Any) -> None:
     # Before: (headers or {}).items() raised AttributeError in Triage.
     decision = triage_of("payload.original_headers", value)
     assert decision == f"invalid dead letter: original_headers is a {type(value).__name__}, not an object"
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.INVALID_LETTER
+    assert isinstance(decision, triage.Review) and decision.kind == triage.INVALID_LETTER
 
 
 @pytest.mark.parametrize("topic", ["argus.nope", "other.test.failed", "argus.dlq", "", "argus.test.failed\x00"])
@@ -436,40 +445,40 @@ def test_a_topic_that_is_not_ours_is_unroutable_never_republished(topic: str) ->
     # fires again after every restart), and a letter to argus.dlq would come straight back.
     decision = triage_of("payload.original_topic", topic)
     assert decision == f"unroutable: original_topic {topic!r} is not a topic of prefix 'argus'"
-    assert isinstance(decision, dlq.Review) and decision.kind == dlq.UNROUTABLE
+    assert isinstance(decision, triage.Review) and decision.kind == triage.UNROUTABLE
     row = review_of("payload.original_topic", topic)
     assert row.status_note == decision.replace("\x00", "\\x00") and row.original_topic == topic.replace("\x00", "\\x00")
 
 
 def test_our_topics_of_another_prefix_are_unroutable_too() -> None:
     letter = ArgusEvent.from_json(encode(good_letter()))
-    assert isinstance(dlq.triage(letter, "argus"), dlq.Retry)
-    assert dlq.triage(letter, "staging").kind == dlq.UNROUTABLE  # type: ignore[union-attr]
+    assert isinstance(triage.triage(letter, "argus"), triage.Retry)
+    assert triage.triage(letter, "staging").kind == triage.UNROUTABLE  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("path, value, kind", [
-    ("payload.original_topic", 5, dlq.UNROUTABLE),
-    ("payload.original_key", 5, dlq.INVALID_LETTER),  # before: an int in a STRING field of the sink's row
-    ("payload.original_key", {"k": 1}, dlq.INVALID_LETTER),
-    ("payload.original_value", 5, dlq.NOT_REPUBLISHABLE),
-    ("payload.original_value", None, dlq.NOT_REPUBLISHABLE),
-    ("payload.original_value", "lone \ud800 surrogate", dlq.NOT_REPUBLISHABLE),  # before: UTF-8 coder error
-    ("payload.original_key", "\udc80", dlq.NOT_REPUBLISHABLE),
-    ("payload.original_headers", {"h": "\ud800"}, dlq.NOT_REPUBLISHABLE),
-    ("payload.original_value", "x" * (dlq.MAX_REPUBLISH_BYTES + 1), dlq.TOO_LARGE),  # before: broker refuses it
-    ("payload.original_value_truncated", True, dlq.NOT_REPUBLISHABLE),
+    ("payload.original_topic", 5, triage.UNROUTABLE),
+    ("payload.original_key", 5, triage.INVALID_LETTER),  # before: an int in a STRING field of the sink's row
+    ("payload.original_key", {"k": 1}, triage.INVALID_LETTER),
+    ("payload.original_value", 5, triage.NOT_REPUBLISHABLE),
+    ("payload.original_value", None, triage.NOT_REPUBLISHABLE),
+    ("payload.original_value", "lone \ud800 surrogate", triage.NOT_REPUBLISHABLE),  # before: UTF-8 coder error
+    ("payload.original_key", "\udc80", triage.NOT_REPUBLISHABLE),
+    ("payload.original_headers", {"h": "\ud800"}, triage.NOT_REPUBLISHABLE),
+    ("payload.original_value", "x" * (triage.MAX_REPUBLISH_BYTES + 1), triage.TOO_LARGE),  # before: broker refuses it
+    ("payload.original_value_truncated", True, triage.NOT_REPUBLISHABLE),
 ])
 def test_a_record_the_sink_cannot_write_is_reviewed(path: str, value: Any, kind: str) -> None:
     decision = triage_of(path, value)
-    assert isinstance(decision, dlq.Review) and decision.kind == kind, decision
+    assert isinstance(decision, triage.Review) and decision.kind == kind, decision
     row = review_of(path, value)
-    assert row.status_note is not None or kind in dlq.SEED_KINDS
+    assert row.status_note is not None or kind in triage.SEED_KINDS
 
 
 def test_a_missing_original_value_is_reviewed() -> None:
     letter = good_letter()
     del letter["payload"]["original_value"]  # before: KeyError in triage
-    assert dlq.triage(ArgusEvent.from_dict(letter)) == "no original record to republish"
+    assert triage.triage(ArgusEvent.from_dict(letter)) == "no original record to republish"
 
 
 @pytest.mark.parametrize("path, value", [
@@ -533,30 +542,31 @@ def test_lone_surrogates_in_a_letter_are_spelled_out_in_its_row() -> None:
     letter = good_letter(retryable=False)
     letter.update(tenant_id="t\ud800", source="s\udfff")
     row = review_of_letter(letter)
-    assert (row.tenant_id, row.error_type, row.status_note) == (dlq.UNKNOWN_TENANT, "EventValidationError",
+    assert (row.tenant_id, row.error_type, row.status_note) == (dead_letters.UNKNOWN_TENANT, "EventValidationError",
                                                                 "not a dead letter")
     record = source(json.dumps({"tenant_id": "t\ud800", "correlation_id": "c\udfff"}).encode(), tenant_id=None)
-    assert dlq.dead_letter(record, ValueError(), "test").tenant_id == dlq.UNKNOWN_TENANT  # every job's DLQ path
+    # every job's DLQ path
+    assert dead_letters.dead_letter(record, ValueError(), "test").tenant_id == dead_letters.UNKNOWN_TENANT
 
 
 @pytest.mark.parametrize("header", [None, "abc", "-4", "9" * 5000, " 2 "])
 def test_a_retry_count_header_that_is_no_count_still_dead_letters(header: str | None) -> None:
     # Before: a null header value (Kafka allows it) raised TypeError in every job's dead-letter path.
-    letter = dlq.dead_letter(source(**{dlq.RETRY_COUNT_HEADER: header}), ValueError(), "test")
+    letter = dead_letters.dead_letter(source(**{dead_letters.RETRY_COUNT_HEADER: header}), ValueError(), "test")
     assert letter.metadata["retry_count"] == (3 if header == " 2 " else 1)
-    huge = dlq.dead_letter(source(**{dlq.RETRY_COUNT_HEADER: str(10 ** 30)}), ValueError(), "test")
-    assert huge.metadata["retry_count"] == dlq.MAX_COUNT
+    huge = dead_letters.dead_letter(source(**{dead_letters.RETRY_COUNT_HEADER: str(10 ** 30)}), ValueError(), "test")
+    assert huge.metadata["retry_count"] == dead_letters.MAX_COUNT
 
 
 def test_ids_too_long_to_be_ids_fall_back_to_the_defaults() -> None:
     value = json.dumps({"tenant_id": "t" * 10 * MiB, "correlation_id": ["x"]}).encode()
-    letter = dlq.dead_letter(source(value, tenant_id=None), ValueError(), "test")
-    assert letter.tenant_id == dlq.UNKNOWN_TENANT
-    assert letter.correlation_id == dlq.dead_letter_id(source(value), 0)
+    letter = dead_letters.dead_letter(source(value, tenant_id=None), ValueError(), "test")
+    assert letter.tenant_id == dead_letters.UNKNOWN_TENANT
+    assert letter.correlation_id == dead_letters.dead_letter_id(source(value), 0)
 
 
 def test_an_exception_that_cannot_be_printed_still_dead_letters() -> None:
-    letter = dlq.dead_letter(source(), Unprintable(), "test")
+    letter = dead_letters.dead_letter(source(), Unprintable(), "test")
     assert letter.payload["error_message"] == "<unprintable Unprintable: RuntimeError>"
 
 

@@ -16,16 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from argus_dev.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from argus_streams.contract.events import ArgusEvent, EventType
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent, EventType
 from argus_streams.healing import budget, classify, css, decisions, dom, locator, records, selectors
 from argus_streams.healing.budget import Deadline, HealingInputError, HealingTimeout
 from argus_streams.healing.healer import answer
 from argus_streams.healing.store import decode_fix
-from argus_streams.samples import PAGE_AFTER_UI_CHANGE, executed_event, locator_failure
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 PER_RECORD_CPU_S = 1.0  # generous: the handlers' own bound is the (patched) healing budget below

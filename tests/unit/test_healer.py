@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from argus_streams.events import EventType
+from argus_dev.samples import PAGE_AFTER_UI_CHANGE, locator_failure
+
+from argus_streams.contract.events import EventType
 from argus_streams.healing import decisions
 from argus_streams.healing.healer import answer
 from argus_streams.healing.llm import LLMSettings
-from argus_streams.samples import PAGE_AFTER_UI_CHANGE, locator_failure
 from tests.llm_standin import ClaudeStandIn, Delay, Text
 
 # The button is gone from the DOM: the locator cannot heal, the LLM proposes a selector.

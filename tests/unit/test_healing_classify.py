@@ -6,8 +6,8 @@ import random
 from typing import Any
 
 import pytest
+from argus_dev import samples
 
-from argus_streams import samples
 from argus_streams.healing.classify import HEALABLE_CLASSES, Classification, classify
 
 PW_LOCATOR_CLICK_TIMEOUT = """locator.click: Timeout 30000ms exceeded.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from argus_dev.samples import failed_event
 
-from argus_streams.events import ArgusEvent, EventType
+from argus_streams.contract.events import ArgusEvent, EventType
 from argus_streams.healing import decisions
 from argus_streams.healing.budget import HealingInputError
-from argus_streams.samples import failed_event
 
 HEALABLE = {"error_type": "TimeoutError", "selector": "#place-order", "stack_trace": "",
             "message": "Timeout 30000ms exceeded while waiting for locator('#place-order') to be visible"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from argus_streams import flink_metrics
-from argus_streams.job_metrics import JobMetrics
+from argus_dev import flink_metrics
+
+from argus_streams.flink.counters import JobMetrics
 
 
 class FakeGroup:
@@ -57,7 +58,7 @@ flink_taskmanager_job_task_operator_numRecordsIn{job_id="j1",operator_name="Pars
 
 
 def test_scrape_sums_subtasks_per_job_and_strips_label_keys_from_names(monkeypatch) -> None:  # noqa: ANN001
-    from argus_streams.stack.base import StackLayout
+    from argus_dev.stack.base import StackLayout
 
     monkeypatch.setattr(flink_metrics, "_scrape", lambda url, timeout_s: SCRAPE if ":9249/" in url else None)
     every = flink_metrics.job_metrics(StackLayout())
@@ -72,7 +73,7 @@ def test_scrape_sums_subtasks_per_job_and_strips_label_keys_from_names(monkeypat
 
 
 def test_series_names_follow_the_reporter_and_alert_rules_use_them() -> None:
-    from argus_streams.stack.base import REPO_ROOT
+    from argus_dev.stack.base import REPO_ROOT
 
     assert flink_metrics.series_name("events", "event_type") == \
         "flink_taskmanager_job_task_operator_argus_event_type_events"  # as in SCRAPE, the reporter's format

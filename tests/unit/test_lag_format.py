@@ -6,9 +6,9 @@ import json
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from argus_streams import lag
+from argus_streams.bus import lag
+from argus_streams.bus.lag import LagRow, compute_lag, format_table, to_json
 from argus_streams.cli import build_parser
-from argus_streams.lag import LagRow, compute_lag, format_table, to_json
 from argus_streams.settings import Settings
 
 ROWS = [

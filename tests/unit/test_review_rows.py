@@ -1,4 +1,4 @@
-"""Review rows built from real `dlq.dead_letter` output (no database)."""
+"""Review rows built from real `dead_letters.dead_letter` output (no database)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argus_dev.samples import demo_stream
 
-from argus_streams import dlq
+from argus_streams.contract import dead_letters
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.dlq.review import ReviewFilter, merge, row_from_dead_letter
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent
-from argus_streams.review import ReviewFilter, merge, row_from_dead_letter
-from argus_streams.samples import demo_stream
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
-def record(value: bytes | None, offset: int | None = 17, **headers: str) -> dlq.SourceRecord:
-    return dlq.SourceRecord(topic="argus.test.failed", partition=4 if offset is not None else None, offset=offset,
-                            key="suite-9", value=value, headers={"tenant_id": "acme", **headers})
+def record(value: bytes | None, offset: int | None = 17, **headers: str) -> dead_letters.SourceRecord:
+    partition = 4 if offset is not None else None
+    return dead_letters.SourceRecord(topic="argus.test.failed", partition=partition, offset=offset,
+                                     key="suite-9", value=value, headers={"tenant_id": "acme", **headers})
 
 
-def letter(source: dlq.SourceRecord, error: Exception | None = None, now: datetime = NOW) -> bytes:
-    return dlq.dead_letter(source, error or ValueError("boom"), "argus-flink-failures", now=now).to_bytes()
+def letter(source: dead_letters.SourceRecord, error: Exception | None = None, now: datetime = NOW) -> bytes:
+    return dead_letters.dead_letter(source, error or ValueError("boom"), "argus-flink-failures", now=now).to_bytes()
 
 
 def test_a_valid_event_keeps_its_ids_key_value_headers_and_error() -> None:
@@ -31,7 +32,8 @@ def test_a_valid_event_keeps_its_ids_key_value_headers_and_error() -> None:
     source = record(event.to_bytes(), correlation_id=event.correlation_id)
     value = letter(source, KeyError("payload.failure_details"))
     row = row_from_dead_letter(value)
-    assert row.id == row.dead_letter_id == ArgusEvent.from_json(value).event_id == dlq.dead_letter_id(source, 1)
+    expected_id = dead_letters.dead_letter_id(source, 1)
+    assert row.id == row.dead_letter_id == ArgusEvent.from_json(value).event_id == expected_id
     assert row.event_id == event.event_id
     assert (row.tenant_id, row.source) == ("acme", "argus-flink-failures")
     assert (row.original_topic, row.original_partition, row.original_offset) == ("argus.test.failed", 4, 17)
@@ -39,7 +41,7 @@ def test_a_valid_event_keeps_its_ids_key_value_headers_and_error() -> None:
     assert row.original_headers == {"tenant_id": "acme", "correlation_id": event.correlation_id}
     assert row.error_type == "KeyError" and "payload.failure_details" in row.error_message
     assert "KeyError" in row.error_traceback
-    assert (row.retry_count, row.max_retries, row.status) == (1, dlq.MAX_RETRIES, "pending")
+    assert (row.retry_count, row.max_retries, row.status) == (1, dead_letters.MAX_RETRIES, "pending")
     assert row.first_failed_at == row.last_failed_at == NOW
 
 
@@ -65,9 +67,9 @@ def test_a_missing_value_becomes_empty_bytes() -> None:
 
 
 def test_retry_count_follows_the_header_the_processor_sets() -> None:
-    row = row_from_dead_letter(letter(record(b"x", **{dlq.RETRY_COUNT_HEADER: "2"})))
+    row = row_from_dead_letter(letter(record(b"x", **{dead_letters.RETRY_COUNT_HEADER: "2"})))
     assert row.retry_count == 3
-    assert row.original_headers[dlq.RETRY_COUNT_HEADER] == "2"  # a replay sends the headers it had
+    assert row.original_headers[dead_letters.RETRY_COUNT_HEADER] == "2"  # a replay sends the headers it had
 
 
 def test_a_regenerated_dead_letter_is_the_same_row() -> None:
@@ -81,7 +83,7 @@ def test_a_regenerated_dead_letter_is_the_same_row() -> None:
 
 
 def test_dead_letters_without_a_position_get_an_id_from_their_content() -> None:
-    # Graph writes the databases refused: no Kafka position, so dlq.dead_letter_id hashes the content.
+    # Graph writes the databases refused: no Kafka position, so dead_letters.dead_letter_id hashes the content.
     a, b = (row_from_dead_letter(letter(record(value, offset=None))) for value in (b'{"row": 1}', b'{"row": 2}'))
     assert a.id == a.dead_letter_id and b.id == b.dead_letter_id
     assert a.id != b.id
@@ -118,8 +120,8 @@ def test_filters_bind_every_value_as_a_parameter() -> None:
 
 def test_nul_characters_in_key_headers_and_message_are_spelled_out_but_the_value_is_exact() -> None:
     # PostgreSQL text and jsonb refuse NUL; a Kafka key or header may hold one.
-    source = dlq.SourceRecord(topic="argus.test.failed", partition=1, offset=2, key="k\x00ey",
-                              value=b"\x00\x00raw", headers={"tenant_id": "acme", "trace\x00": "a\x00b"})
+    source = dead_letters.SourceRecord(topic="argus.test.failed", partition=1, offset=2, key="k\x00ey",
+                                       value=b"\x00\x00raw", headers={"tenant_id": "acme", "trace\x00": "a\x00b"})
     row = row_from_dead_letter(letter(source, ValueError("bad \x00 byte")))
     texts = [row.original_key, row.error_message, row.error_traceback,
              *row.original_headers, *row.original_headers.values()]

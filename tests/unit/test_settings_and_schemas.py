@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+from argus_dev.samples import demo_stream
 
+from argus_streams.contract.events import ArgusEvent, EventType
+from argus_streams.contract.payloads import PAYLOADS, json_schemas, parse_payload
 from argus_streams.errors import EventValidationError
-from argus_streams.events import ArgusEvent, EventType
-from argus_streams.payloads import PAYLOADS, json_schemas, parse_payload
-from argus_streams.samples import demo_stream
 from argus_streams.settings import Settings, write_env_file
 
 

@@ -7,9 +7,10 @@ import random
 from collections import Counter
 from dataclasses import asdict
 
-from argus_streams.failures import SignatureStats, TestHistory, parse_run
-from argus_streams.samples import failed_event
-from argus_streams.signature import compute
+from argus_dev.samples import failed_event
+
+from argus_streams.failures.logic import SignatureStats, TestHistory, parse_run
+from argus_streams.failures.signature import compute
 from bench.contenders import (
     SEED_MERGE,
     history_from_state,

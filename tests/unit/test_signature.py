@@ -9,7 +9,7 @@ import itertools
 
 import pytest
 
-from argus_streams.signature import (
+from argus_streams.failures.signature import (
     DEFAULT_FRAMES,
     MAX_SCAN_CHARS,
     SIGNATURE_VERSION,

@@ -12,7 +12,13 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from argus_streams.signature import MAX_MESSAGE_CHARS, MAX_SCAN_CHARS, MAX_TRACE_CHARS, normalise_message, stack_frames
+from argus_streams.failures.signature import (
+    MAX_MESSAGE_CHARS,
+    MAX_SCAN_CHARS,
+    MAX_TRACE_CHARS,
+    normalise_message,
+    stack_frames,
+)
 
 _REFERENCE_MASKS = [
     (re.compile(r"(https?://[^\s'\"?#)]+)\?[^\s'\")]*"), r"\1?<q>"),

@@ -6,12 +6,12 @@ import re
 from typing import Any
 
 import pytest
+from argus_dev.stack.base import REPO_ROOT
 
-from argus_streams import sql_ddl
-from argus_streams.events import EventType
-from argus_streams.payloads import json_schemas
-from argus_streams.stack.base import REPO_ROOT
-from argus_streams.topics import catalog
+from argus_streams.contract.events import EventType
+from argus_streams.contract.payloads import json_schemas
+from argus_streams.contract.topics import catalog
+from argus_streams.flink import sql_ddl
 
 DDL_FILE = REPO_ROOT / "sql" / "ddl.sql"
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from argus_streams import sql_ddl
-from argus_streams.events import ArgusEvent
+from argus_streams.contract.events import ArgusEvent
+from argus_streams.flink import sql_ddl
 
 KAFKA_TIME = datetime(2026, 11, 1, 23, 59, 59)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from argus_streams import sql_runner
+from argus_streams.flink import sql_runner
 
 
 def test_statements_split_on_semicolons_outside_quotes_and_comments() -> None:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from argus_dev.stack.base import Ports, StackLayout
+from argus_dev.stack.falkordb import FalkorDBService
 
 from argus_streams.errors import ServiceStartError
-from argus_streams.stack.base import Ports, StackLayout
-from argus_streams.stack.falkordb import FalkorDBService
 
 
 def alive(pid: int) -> bool:
@@ -86,9 +86,10 @@ def test_a_server_that_dies_at_start_names_its_log(tmp_path: Path) -> None:
 
 
 def test_the_cli_acts_on_the_stack_the_environment_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from argus_dev.stack.base import DEFAULT_STATE_DIR, PORT_OFFSET_VAR, STACK_DIR_VAR
+
     from argus_streams.errors import ConfigurationError
     from argus_streams.settings import default_stack_env
-    from argus_streams.stack.base import DEFAULT_STATE_DIR, PORT_OFFSET_VAR, STACK_DIR_VAR
 
     monkeypatch.delenv(STACK_DIR_VAR, raising=False)
     monkeypatch.delenv(PORT_OFFSET_VAR, raising=False)
@@ -105,7 +106,7 @@ def test_the_cli_acts_on_the_stack_the_environment_names(tmp_path: Path, monkeyp
 
 
 def test_status_names_a_foreign_port_holder(tmp_path: Path) -> None:
-    from argus_streams.stack.manager import Stack
+    from argus_dev.stack.manager import Stack
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -121,8 +122,7 @@ def test_kafka_formats_its_storage_with_no_password_on_a_command_line(tmp_path: 
     """`--add-scram name=..,password=..` goes to the JVM through a 0600 argument file, deleted afterwards."""
     import subprocess
 
-    from argus_streams.stack import kafka
-
+    from argus_dev.stack import kafka
     seen: list[tuple[list[str], int, str]] = []
     real_run = subprocess.run
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from argus_streams.stack.flink import kill_python_workers, python_workers
+from argus_dev.stack.flink import kill_python_workers, python_workers
 
 
 def worker(conf: Path) -> subprocess.Popen:

@@ -37,8 +37,8 @@ import redis.clients.jedis.exceptions.JedisDataException;
 import redis.clients.jedis.util.SafeEncoder;
 
 /**
- * The failure graph's writes from the JVM, with the project's error policy ({@code argus_streams/graph.py}):
- * the statements and indexes come from Python's {@code graph.py} (one source of the Cypher), passed in
+ * The failure graph's writes from the JVM, with the project's error policy ({@code argus_streams/stores/policy.py}):
+ * the statements and indexes come from Python's {@code argus_streams/failures/graph.py} (one source of the Cypher), passed in
  * {@link Settings}; this class only plans a batch (newest row per key) and runs it.
  */
 public final class GraphWrites {

@@ -1,0 +1,126 @@
+"""Topic provisioning: make the broker's topics match the catalog, and report what was changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
+
+from argus_streams.contract.topics import TopicSpec, catalog
+from argus_streams.settings import Settings
+
+
+@dataclass
+class TopicReport:
+    """What provisioning found and did for one topic."""
+
+    spec: TopicSpec
+    actions: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.problems:
+            return "DRIFT"
+        return "changed" if self.actions else "ok"
+
+
+@contextmanager
+def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(**settings.kafka_client_config(), client_id="argus-streams-admin",
+                              request_timeout_ms=10_000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[TopicReport]:
+    """Create missing topics, add missing partitions, fix retention; never delete anything.
+
+    A topic with more partitions than the catalog cannot be shrunk: it is reported as drift.
+    """
+    specs = catalog(settings.topic_prefix)
+    reports = [TopicReport(spec) for spec in specs]
+    with admin_client(settings) as admin:
+        existing = {t["name"]: t for t in admin.describe_topics() if t["name"] in {s.name for s in specs}}
+        missing = [r for r in reports if r.spec.name not in existing]
+        if missing:
+            admin.create_topics(
+                [NewTopic(r.spec.name, r.spec.partitions, replication_factor, topic_configs=r.spec.configs())
+                 for r in missing]
+            )
+            for report in missing:
+                report.actions.append(f"created ({report.spec.partitions} partitions)")
+        present = [r for r in reports if r.spec.name in existing]
+        for report in present:
+            _fix_partitions(admin, report, len(existing[report.spec.name]["partitions"]))
+        _fix_configs(admin, present)
+    return reports
+
+
+def _fix_partitions(admin: KafkaAdminClient, report: TopicReport, actual: int) -> None:
+    wanted = report.spec.partitions
+    if actual < wanted:
+        admin.create_partitions({report.spec.name: NewPartitions(total_count=wanted)})
+        report.actions.append(f"partitions {actual} -> {wanted}")
+    elif actual > wanted:
+        report.problems.append(f"has {actual} partitions, catalog says {wanted} (cannot shrink a topic)")
+
+
+def _fix_configs(admin: KafkaAdminClient, reports: list[TopicReport]) -> None:
+    if not reports:
+        return
+    current = topic_configs(admin, [r.spec.name for r in reports])
+    for report in reports:
+        drift = {k: v for k, v in report.spec.configs().items() if current.get(report.spec.name, {}).get(k) != v}
+        if drift:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, report.spec.name, configs=drift)],
+                                raise_on_unknown=False)
+            report.actions.extend(f"{key} -> {value}" for key, value in drift.items())
+
+
+def topic_configs(admin: KafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """Effective value of each config of the given topics."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    result = admin.describe_configs(resources, config_filter="all")
+    by_topic: dict[str, dict[str, str]] = {}
+    for topics in result.values():
+        for name, entries in topics.items():
+            by_topic[name] = {key: _config_value(entry) for key, entry in entries.items()}
+    return by_topic
+
+
+def _config_value(entry: object) -> str:
+    if isinstance(entry, dict):
+        return str(entry.get("value"))
+    return str(entry)
+
+
+def describe(settings: Settings) -> list[dict[str, object]]:
+    """The catalog's topics as the broker sees them (partitions and retention), for `topics list`."""
+    specs = catalog(settings.topic_prefix)
+    with admin_client(settings) as admin:
+        meta = {t["name"]: t for t in admin.describe_topics() if t["name"] in {s.name for s in specs}}
+        configs = topic_configs(admin, list(meta))
+    return [
+        {
+            "topic": spec.name,
+            "partitions": len(meta[spec.name]["partitions"]) if spec.name in meta else None,
+            "retention_ms": int(configs[spec.name]["retention.ms"]) if spec.name in meta else None,
+            "expected_partitions": spec.partitions,
+            "expected_retention_ms": spec.retention_ms,
+        }
+        for spec in specs
+    ]
+
+
+def delete_prefixed_topics(settings: Settings) -> list[str]:
+    """Delete the topics under `settings.topic_prefix` (benchmarks clean up their own namespace with it)."""
+    with admin_client(settings) as admin:
+        doomed = [name for name in admin.list_topics() if name.startswith(settings.topic_prefix + ".")]
+        if doomed:
+            admin.delete_topics(doomed)
+    return doomed
