@@ -10,16 +10,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from argus_streams.settings import Settings
-from argus_streams.stores.graphs import (
-    falkordb_client,
-    falkordb_ensure_indexes,
-    neo4j_async_driver,
-    neo4j_ensure_indexes,
-    neo4j_write_transaction,
-)
+from argus_streams.stores.graphs import BothGraphs, FalkorDBGraph, Neo4jGraph, neo4j_write_transaction
 from argus_streams.stores.policy import retry_transient
 
 UPSERT_FAILURES = """
@@ -107,35 +100,17 @@ class WritePlan:
         return [(query, rows) for query, rows in plan if rows]
 
 
-class FalkorGraphWriter:
-    def __init__(self, settings: Settings):
-        self._db = falkordb_client(settings.falkordb_url.get_secret_value())
-        self._graph = self._db.select_graph(settings.falkordb_graph)
-        self._indexed = False
-
-    async def ensure_indexes(self) -> None:
-        if not self._indexed:
-            await falkordb_ensure_indexes(self._graph, INDEXES)
-            self._indexed = True
+class FalkorGraphWriter(FalkorDBGraph):
+    indexes = INDEXES
 
     async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
         for query, rows in plan.statements():
             await self._graph.query(query, {"rows": rows})
 
-    async def close(self) -> None:
-        await self._db.connection.aclose()
 
-
-class Neo4jGraphWriter:
-    def __init__(self, settings: Settings):
-        self._driver = neo4j_async_driver(settings)
-        self._indexed = False
-
-    async def ensure_indexes(self) -> None:
-        if not self._indexed:
-            await neo4j_ensure_indexes(self._driver, INDEXES)
-            self._indexed = True
+class Neo4jGraphWriter(Neo4jGraph):
+    unique = INDEXES
 
     async def run(self, query: str, params: dict[str, Any]) -> None:
         """One parameterised write statement (the healing job records its fixes with it)."""
@@ -145,25 +120,6 @@ class Neo4jGraphWriter:
     async def write(self, plan: WritePlan) -> None:
         await self.ensure_indexes()
         await neo4j_write_transaction(self._driver, [(query, {"rows": rows}) for query, rows in plan.statements()])
-
-    async def close(self) -> None:
-        await self._driver.close()
-
-
-class BothGraphs:
-    """A sink's writers: FalkorDB's first (what the self-healer reads), then Neo4j's unless `neo4j` is False."""
-
-    falkordb_writer: ClassVar[type[Any]]
-    neo4j_writer: ClassVar[type[Any]]
-
-    def __init__(self, settings: Settings, neo4j: bool = True):
-        self.writers: list[Any] = [self.falkordb_writer(settings)]
-        if neo4j:
-            self.writers.append(self.neo4j_writer(settings))
-
-    async def close(self) -> None:
-        for writer in self.writers:
-            await writer.close()
 
 
 class GraphSink(BothGraphs):

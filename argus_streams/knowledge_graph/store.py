@@ -13,18 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from argus_streams.failures.graph import BothGraphs
 from argus_streams.knowledge_graph.cognify import CodeGraph, Edge, GraphDiff, diff
 from argus_streams.knowledge_graph.model import EDGE_TYPES, LABELS
-from argus_streams.settings import Settings
-from argus_streams.stores.graphs import (
-    Index,
-    falkordb_client,
-    falkordb_ensure_indexes,
-    neo4j_async_driver,
-    neo4j_ensure_indexes,
-    neo4j_write_transaction,
-)
+from argus_streams.stores.graphs import BothGraphs, FalkorDBGraph, Index, Neo4jGraph, neo4j_write_transaction
 from argus_streams.stores.policy import retry_transient
 
 BATCH_ROWS = 1000
@@ -180,16 +171,8 @@ class HeldReader:
         return held_state(found)
 
 
-class FalkorCodeWriter(HeldReader):
-    def __init__(self, settings: Settings):
-        self._db = falkordb_client(settings.falkordb_url.get_secret_value())
-        self._graph = self._db.select_graph(settings.falkordb_graph)
-        self._indexed = False
-
-    async def ensure_indexes(self) -> None:
-        if not self._indexed:
-            await falkordb_ensure_indexes(self._graph, (*CODE_INDEXES, *LOOKUP_INDEXES))
-            self._indexed = True
+class FalkorCodeWriter(FalkorDBGraph, HeldReader):
+    indexes = (*CODE_INDEXES, *LOOKUP_INDEXES)
 
     async def _read(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         return list((await self._graph.ro_query(query, params)).result_set)
@@ -199,19 +182,10 @@ class FalkorCodeWriter(HeldReader):
         for query, params in statements:
             await self._graph.query(query, params)
 
-    async def close(self) -> None:
-        await self._db.connection.aclose()
 
-
-class Neo4jCodeWriter(HeldReader):
-    def __init__(self, settings: Settings):
-        self._driver = neo4j_async_driver(settings)
-        self._indexed = False
-
-    async def ensure_indexes(self) -> None:
-        if not self._indexed:  # the same constraint names and keys as graph.py's (Test is shared)
-            await neo4j_ensure_indexes(self._driver, CODE_INDEXES, LOOKUP_INDEXES)
-            self._indexed = True
+class Neo4jCodeWriter(Neo4jGraph, HeldReader):
+    # the same constraint names and keys as the failure graph's (Test is shared)
+    unique, lookup = CODE_INDEXES, LOOKUP_INDEXES
 
     async def _read(self, query: str, params: dict[str, Any]) -> list[list[Any]]:
         records, _, _ = await self._driver.execute_query(query, params)
@@ -221,9 +195,6 @@ class Neo4jCodeWriter(HeldReader):
         """One transaction: a project's change is all or nothing in Neo4j."""
         await self.ensure_indexes()
         await neo4j_write_transaction(self._driver, statements)
-
-    async def close(self) -> None:
-        await self._driver.close()
 
 
 class CodeGraphSink(BothGraphs):

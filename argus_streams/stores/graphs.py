@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import redis
@@ -77,3 +77,58 @@ async def neo4j_write_transaction(driver: AsyncDriver, statements: Sequence[tupl
             for query, params in statements:
                 await (await tx.run(query, params)).consume()
         await session.execute_write(work)
+
+
+class FalkorDBGraph:
+    """A writer's FalkorDB graph (FALKORDB_GRAPH): its client, and the indexes its writes need, made once."""
+
+    indexes: ClassVar[tuple[Index, ...]] = ()
+
+    def __init__(self, settings: Settings):
+        self._db = falkordb_client(settings.falkordb_url.get_secret_value())
+        self._graph = self._db.select_graph(settings.falkordb_graph)
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        if not self._indexed:
+            await falkordb_ensure_indexes(self._graph, self.indexes)
+            self._indexed = True
+
+    async def close(self) -> None:
+        await self._db.connection.aclose()
+
+
+class Neo4jGraph:
+    """A writer's Neo4j database: its driver, and the constraints (`unique`) and indexes (`lookup`) its writes
+    need, made once."""
+
+    unique: ClassVar[tuple[Index, ...]] = ()
+    lookup: ClassVar[tuple[Index, ...]] = ()
+
+    def __init__(self, settings: Settings):
+        self._driver = neo4j_async_driver(settings)
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        if not self._indexed:
+            await neo4j_ensure_indexes(self._driver, self.unique, self.lookup)
+            self._indexed = True
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+
+class BothGraphs:
+    """A sink's writers: FalkorDB's first (what the self-healer reads), then Neo4j's unless `neo4j` is False."""
+
+    falkordb_writer: ClassVar[type[Any]]
+    neo4j_writer: ClassVar[type[Any]]
+
+    def __init__(self, settings: Settings, neo4j: bool = True):
+        self.writers: list[Any] = [self.falkordb_writer(settings)]
+        if neo4j:
+            self.writers.append(self.neo4j_writer(settings))
+
+    async def close(self) -> None:
+        for writer in self.writers:
+            await writer.close()
