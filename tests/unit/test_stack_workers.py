@@ -32,3 +32,33 @@ def test_only_this_clusters_workers_are_found_and_killed(tmp_path: Path) -> None
         for proc in (ours, theirs):
             proc.kill()
             proc.wait()
+
+
+def test_down_stops_a_watchdog_started_by_an_earlier_version_whose_script_lived_elsewhere(tmp_path: Path) -> None:
+    """Upgrading with the stack up (the script moved to dev/ in the layout change): the old watchdog was kept
+    alive by `down`, and started the TaskManager again 40 minutes later."""
+    from argus_dev.stack.base import StackLayout
+    from argus_dev.stack.flink import FlinkService
+
+    old_script = tmp_path / "old" / "argus_streams" / "stack" / "flink_watchdog.sh"
+    other_script = tmp_path / "other.sh"
+    for script in (old_script, other_script):
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("sleep 120\n")
+    layout = StackLayout(state_dir=tmp_path / "stack")
+    layout.run_dir.mkdir(parents=True)
+    flink = FlinkService(layout, {})
+    old, other = (subprocess.Popen(["bash", str(script)], start_new_session=True)
+                  for script in (old_script, other_script))
+    try:
+        flink._watchdog_pid_path.write_text(str(other.pid))
+        assert flink._watchdog_pid() is None  # a pid now running something else is never ours
+        flink._watchdog_pid_path.write_text(str(old.pid))
+        assert flink._watchdog_pid() == old.pid
+        flink._stop_watchdog()
+        assert old.wait(timeout=10) == -15
+        assert other.poll() is None
+    finally:
+        for proc in (old, other):
+            proc.kill()
+            proc.wait()

@@ -327,13 +327,16 @@ class FlinkService(Service):
         self._watchdog_pid_path.write_text(str(proc.pid))
 
     def _watchdog_pid(self) -> int | None:
-        """The watchdog's pid, if it runs (never a pid reused by someone else)."""
+        """The watchdog's pid, if it runs (never a pid reused by someone else). Known by the script's name, not
+        its path: a watchdog started by an earlier version, whose script lived elsewhere, is still ours to stop
+        (else it outlives `down` and starts the TaskManager again)."""
         try:
             pid = int(self._watchdog_pid_path.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        return pid if str(WATCHDOG).encode() in cmdline and pid_alive(pid) else None
+        runs_it = any(Path(os.fsdecode(arg)).name == WATCHDOG.name for arg in args[1:3])  # bash <script>
+        return pid if runs_it and pid_alive(pid) else None
 
     def _stop_watchdog(self) -> None:
         pid = self._watchdog_pid()
