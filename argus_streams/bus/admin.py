@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -9,7 +10,11 @@ from dataclasses import dataclass, field
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
 
 from argus_streams.contract.topics import TopicSpec, catalog
+from argus_streams.errors import StoreUnavailable
 from argus_streams.settings import Settings
+
+# How long `ensure_topics` waits for the broker to serve the topics it created or grew.
+METADATA_WAIT_S = 30.0
 
 
 @dataclass
@@ -58,7 +63,28 @@ def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[Topic
         for report in present:
             _fix_partitions(admin, report, len(existing[report.spec.name]["partitions"]))
         _fix_configs(admin, present)
+        if any(report.actions for report in reports):
+            _wait_until_served(admin, specs)
     return reports
+
+
+def _wait_until_served(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: float = METADATA_WAIT_S) -> None:
+    """Return once the broker's metadata shows every topic with its partitions, each with a leader. The
+    controller answers CreateTopics when it has committed them, before the broker serves them: a `topics list`
+    right after `topics ensure` once saw a topic missing (the CI's test stack)."""
+    wanted = {spec.name: spec.partitions for spec in specs}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        served = {t["name"]: t["partitions"] for t in admin.describe_topics() if t["name"] in wanted}
+        lagging = sorted(name for name, count in wanted.items()
+                         if len(served.get(name, [])) < count
+                         or any(partition.get("leader_id", -1) < 0 for partition in served.get(name, [])))
+        if not lagging:
+            return
+        if time.monotonic() >= deadline:
+            raise StoreUnavailable(f"the broker does not serve {', '.join(lagging)} {timeout_s:.0f} s after "
+                                     "they were created or grown")
+        time.sleep(0.1)
 
 
 def _fix_partitions(admin: KafkaAdminClient, report: TopicReport, actual: int) -> None:
