@@ -13,6 +13,8 @@ import uuid
 import pytest
 from argus_dev.stack.base import PORT_OFFSET_VAR, REPO_ROOT, STACK_DIR_VAR, Ports, StackLayout
 
+pytest_plugins = ["tests.diagnostics"]  # what the stack knew when a test failed, printed at once
+
 TEST_PORT_OFFSET = int(os.environ.get("ARGUS_TEST_PORT_OFFSET", "10000"))
 # Another offset (ARGUS_TEST_PORT_OFFSET) is another stack with a state folder of its own.
 TEST_STATE_DIR = REPO_ROOT / ".state" / (
