@@ -24,6 +24,7 @@
     ├── knowledge_graph.vectors.AmbiguousName         a name that matches more than one symbol
     └── PublishError                the gateway could not publish an event
         ├── BrokerAuthError         the broker refused our credentials
+        ├── PublishRefused          the broker's ACLs do not let our principal write that topic
         └── CircuitOpenError        the breaker is open: failing fast without touching the broker
 
 What a job does with an error is stores/policy.py's: `is_data_error` (BadData and the stores' refusals of a
@@ -74,6 +75,10 @@ class PublishError(ArgusStreamsError):
 
 class BrokerAuthError(PublishError):
     """The broker refused the configured SASL credentials."""
+
+
+class PublishRefused(PublishError):
+    """The broker's ACLs do not let this principal write that topic (bus/principals.py)."""
 
 
 class CircuitOpenError(PublishError):

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     sasl_password: SecretStr = Field(SecretStr(""), alias="REDPANDA_SASL_PASSWORD")
     sasl_mechanism: str = Field("SCRAM-SHA-512", alias="REDPANDA_SASL_MECHANISM")
     security_protocol: str = Field("SASL_PLAINTEXT", alias="REDPANDA_SECURITY_PROTOCOL")
+    # The local stack's every Kafka principal with its password ("name:password,..."; bus/principals.py), from
+    # which `as_principal` picks one. Unset in production, where each service's own user is the one above.
+    kafka_principals: SecretStr = Field(SecretStr(""), alias="ARGUS_KAFKA_PRINCIPALS")
     # Consumers and producers: the seed's variable names and defaults.
     consumer_group: str = Field("argus-cognee-workers", alias="KAFKA_CONSUMER_GROUP")
     auto_offset_reset: Literal["earliest", "latest"] = Field("earliest", alias="KAFKA_AUTO_OFFSET_RESET")
@@ -83,6 +86,15 @@ class Settings(BaseSettings):
         values: dict[str, Any] = dict(read_env_file(stack_env))
         return cls(**values)
 
+    def as_principal(self, name: str) -> Settings:
+        """These settings logged in to Kafka as `name` when its password is known (the local stack's), else as
+        before. Either way without the other principals' passwords: what a job or command holds is its own."""
+        known = parse_principals(self.kafka_principals.get_secret_value())
+        update: dict[str, Any] = {"kafka_principals": SecretStr("")}
+        if name in known:
+            update |= {"sasl_username": name, "sasl_password": SecretStr(known[name])}
+        return self.model_copy(update=update)
+
     def kafka_client_config(self) -> dict[str, Any]:
         """Connection settings for kafka-python clients (producer, consumer and admin)."""
         config: dict[str, Any] = {
@@ -109,6 +121,16 @@ class Settings(BaseSettings):
                 text = str(value)
             shown[info.alias or name] = text
         return shown
+
+
+def parse_principals(text: str) -> dict[str, str]:
+    """`name:password,name:password` (ARGUS_KAFKA_PRINCIPALS) as a dict."""
+    pairs = (item.partition(":") for item in text.split(",") if item.strip())
+    return {name.strip(): password.strip() for name, _, password in pairs}
+
+
+def format_principals(passwords: dict[str, str]) -> str:
+    return ",".join(f"{name}:{password}" for name, password in passwords.items())
 
 
 def mask_url(url: str) -> str:

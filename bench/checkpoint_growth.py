@@ -130,7 +130,8 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack(StackLayout(state_dir=args.state_dir, ports=Ports().shifted(args.port_offset)))
     print(f"{'job':<8} {'distinct keys':>12} {'checkpoint MB':>14} {'written MB':>11} {'ckpt ms':>8} {'batch s':>8}")
-    results = [s for job in args.jobs.split(",") for s in run_job(job, stack.settings(), stack, args.size, args.stages)]
+    settings = stack.settings("admin")
+    results = [s for job in args.jobs.split(",") for s in run_job(job, settings, stack, args.size, args.stages)]
     out = REPO_ROOT / ".state" / "checkpoint-growth" / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([asdict(s) for s in results], indent=2))

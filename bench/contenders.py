@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--expect", type=int, default=0, help="read-*: records to read before exiting")
     parser.add_argument("--quix-state-dir", type=Path, default=Path(".state/side-by-side/quix"))
     args = parser.parse_args()
-    settings = Settings.for_stack_file(args.stack_env).model_copy(
+    settings = Settings.for_stack_file(args.stack_env).as_principal("admin").model_copy(
         update={"topic_prefix": args.prefix, "falkordb_graph": args.graph})
     if args.contender == "seed":
         run_seed(settings, args.group_id)

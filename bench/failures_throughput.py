@@ -124,7 +124,8 @@ def main() -> None:
     parser.add_argument("--probe-rate", type=float, default=20.0, help="probe events per second")
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings.load().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
+    settings = Settings.load().as_principal("admin").model_copy(
+        update={"topic_prefix": prefix, "falkordb_graph": prefix})
     ensure_topics(settings)
     events = workload(args.events)
     size = sum(len(e.to_bytes()) for e in events) / len(events)

@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=60)
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings.load().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
+    settings = Settings.load().as_principal("admin").model_copy(
+        update={"topic_prefix": prefix, "falkordb_graph": prefix})
     ensure_topics(settings)
     job_id = cluster.submit(settings, "healing", job_args=(
         "--topic-prefix", prefix, "--graph", prefix, "--group-id", f"{prefix}-healing"))

@@ -170,7 +170,7 @@ def main() -> None:
     bench_extraction(args.root, args.rounds)
     bench_embeddings(args.root, args.rounds)
     if args.stores:
-        settings = Settings.load().model_copy(update={"falkordb_graph": args.graph})
+        settings = Settings.load().as_principal("admin").model_copy(update={"falkordb_graph": args.graph})
         print(f"stores (FalkorDB graph {args.graph}, Neo4j {settings.neo4j_uri}):")
         asyncio.run(bench_stores(settings, args.root))
         bench_nearest(settings, args.vectors, args.queries)

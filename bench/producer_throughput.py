@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings.load().model_copy(update={"topic_prefix": prefix})
+    settings = Settings.load().as_principal("admin").model_copy(update={"topic_prefix": prefix})
     ensure_topics(settings)
     try:
         run(settings, args.events, args.rounds)

@@ -531,7 +531,7 @@ def main() -> None:
     stack = Stack(StackLayout(state_dir=args.state_dir, ports=Ports().shifted(args.port_offset)))
     out_dir = REPO_ROOT / ".state" / "side-by-side"
     out = args.out or out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    bench = Bench(stack, stack.settings(), workload(args.events), args.probes, args.probe_rate,
+    bench = Bench(stack, stack.settings("admin"), workload(args.events), args.probes, args.probe_rate,
                   args.timeout or args.events / 20 + 120, out_dir, job_args=tuple(args.job_args.split()),
                   seed_prefix=args.seed_prefix, background_rate=args.background_rate)
     wait_idle(bench.base, args.wait_idle, args.max_load)

@@ -144,7 +144,7 @@ def main() -> None:
 
     stack = Stack(StackLayout(state_dir=args.state_dir, ports=Ports().shifted(args.port_offset)))
     prefix = f"soak-{uuid.uuid4().hex[:8]}"
-    settings = stack.settings().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
+    settings = stack.settings("admin").model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
     ensure_topics(settings)
     webhook, alerts = serve_webhook()
     os.environ["ARGUS_ALERT_WEBHOOK_URL"] = f"http://127.0.0.1:{webhook.server_address[1]}/dlq"

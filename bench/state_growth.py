@@ -127,7 +127,7 @@ def main() -> None:
     chosen = [tuple(int(n) for n in p.split("x")) for p in args.points.split(",") if p] or list(POINTS)
     stack = Stack(StackLayout(state_dir=args.state_dir, ports=Ports().shifted(args.port_offset)))
     out_dir = REPO_ROOT / ".state" / "state-growth"
-    bench = Bench(stack, stack.settings(), [], probes=0, probe_rate=1, timeout_s=args.events / 20 + 300,
+    bench = Bench(stack, stack.settings("admin"), [], probes=0, probe_rate=1, timeout_s=args.events / 20 + 300,
                   out_dir=out_dir, job_args=tuple(args.job_args.split()))
     points = [Point(s, t, max(args.events, s)) for s, t in chosen]
     for index, point in enumerate(points):

@@ -13,6 +13,8 @@ import uuid
 import pytest
 from argus_dev.stack.base import PORT_OFFSET_VAR, REPO_ROOT, STACK_DIR_VAR, Ports, StackLayout
 
+from argus_streams.bus.principals import ADMIN
+
 pytest_plugins = ["tests.diagnostics"]  # what the stack knew when a test failed, printed at once
 
 TEST_PORT_OFFSET = int(os.environ.get("ARGUS_TEST_PORT_OFFSET", "10000"))
@@ -60,7 +62,7 @@ def prefix(stack) -> str:  # noqa: ANN001
     from argus_streams.bus.admin import ensure_topics
 
     name = unique_name()
-    ensure_topics(stack.settings().model_copy(update={"topic_prefix": name}))
+    ensure_topics(stack.settings(ADMIN).model_copy(update={"topic_prefix": name}))
     return name
 
 
@@ -69,13 +71,13 @@ def store_settings(stack):  # noqa: ANN001, ANN201
     """The test stack's settings with a name of this test's own as topic prefix and graph, and no topics: for
     tests of the stores alone (each test's 8 topics add ~40 partitions the single broker carries to the end)."""
     name = unique_name()
-    return stack.settings().model_copy(update={"topic_prefix": name, "falkordb_graph": name})
+    return stack.settings(ADMIN).model_copy(update={"topic_prefix": name, "falkordb_graph": name})
 
 
 @pytest.fixture
 def settings(stack, prefix: str):  # noqa: ANN001, ANN201
     """The test stack's settings with this test's topic prefix and graph name."""
-    return stack.settings().model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
+    return stack.settings(ADMIN).model_copy(update={"topic_prefix": prefix, "falkordb_graph": prefix})
 
 
 def cli_env(stack, **extra: str) -> dict[str, str]:  # noqa: ANN001

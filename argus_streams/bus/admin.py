@@ -7,10 +7,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
+from kafka.admin import (
+    ACL,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    NewPartitions,
+    NewTopic,
+    ResourcePattern,
+    ResourceType,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+from kafka.errors import SecurityDisabledError
 
+from argus_streams.bus.principals import grants
 from argus_streams.contract.topics import TopicSpec, catalog
-from argus_streams.errors import StoreUnavailable
+from argus_streams.errors import ConfigurationError, StoreUnavailable
 from argus_streams.settings import Settings
 
 # How long `ensure_topics` waits for the broker to serve the topics it created or grew.
@@ -42,8 +58,9 @@ def admin_client(settings: Settings) -> Iterator[KafkaAdminClient]:
         client.close()
 
 
-def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[TopicReport]:
-    """Create missing topics, add missing partitions, fix retention; never delete anything.
+def ensure_topics(settings: Settings, replication_factor: int = 1, acls: bool = True) -> list[TopicReport]:
+    """Create missing topics, add missing partitions, fix retention, grant the principals' ACLs on them (when
+    the broker has an authorizer); never delete anything. `settings` must be a super user's (`admin`).
 
     A topic with more partitions than the catalog cannot be shrunk: it is reported as drift.
     """
@@ -65,7 +82,41 @@ def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[Topic
         _fix_configs(admin, present)
         if any(report.actions for report in reports):
             _wait_until_served(admin, specs)
+        if acls:
+            ensure_acls(admin, settings.topic_prefix)
     return reports
+
+
+def ensure_acls(admin: KafkaAdminClient, topic_prefix: str) -> int | None:
+    """Grant every principal its ACLs on the topics of `topic_prefix` (bus/principals.py). Creating an ACL that
+    exists changes nothing. Returns how many were asked for, or None when the broker has no authorizer."""
+    wanted = [ACL(principal=g.principal, host="*", operation=ACLOperation[g.operation],
+                  permission_type=ACLPermissionType.ALLOW,
+                  resource_pattern=ResourcePattern(ResourceType[g.resource], g.name,
+                                                   ACLResourcePatternType[g.pattern]))
+              for g in grants(topic_prefix)]
+    try:
+        result = admin.create_acls(wanted)
+    except SecurityDisabledError:
+        return None
+    failed = result["failed"]
+    if any(isinstance(error, SecurityDisabledError) or error is SecurityDisabledError for error in failed):
+        return None
+    if failed:
+        raise ConfigurationError(f"the broker refused {len(failed)} ACL(s) for prefix {topic_prefix!r}: {failed[0]}")
+    return len(wanted)
+
+
+def ensure_users(admin: KafkaAdminClient, passwords: dict[str, str]) -> None:
+    """Create or update the SCRAM-SHA-512 users (name -> password); the caller must be a super user."""
+    if not passwords:
+        return
+    errors = admin.alter_user_scram_credentials(
+        [UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, password)
+         for name, password in passwords.items()])
+    refused = {name: error for name, error in errors.items() if error}
+    if refused:
+        raise ConfigurationError(f"the broker refused SCRAM users: {refused}")
 
 
 def _wait_until_served(admin: KafkaAdminClient, specs: list[TopicSpec], timeout_s: float = METADATA_WAIT_S) -> None:

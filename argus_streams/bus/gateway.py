@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError, TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from argus_streams.bus.breaker import BreakerState, CircuitBreaker
 from argus_streams.contract.events import ArgusEvent
-from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError
+from argus_streams.errors import BrokerAuthError, CircuitOpenError, PublishError, PublishRefused
 from argus_streams.home import port_open
 from argus_streams.settings import Settings
 
@@ -195,6 +195,8 @@ class EventGateway:
                     event_topic, key=event.partition_key(), value=event.to_bytes(), headers=headers
                 )
                 return event_topic, started, future
+            except TopicAuthorizationFailedError as exc:
+                raise self._refused(event_topic, exc) from exc
             except KafkaTimeoutError as exc:
                 # Not enqueued (no metadata yet): safe to retry without risking a duplicate.
                 if attempt == self.timeouts.send_attempts:
@@ -210,6 +212,8 @@ class EventGateway:
         except SaslAuthenticationFailedError as exc:
             self._failed(topic, exc)
             raise BrokerAuthError(f"broker refused our credentials: {exc}") from exc
+        except TopicAuthorizationFailedError as exc:
+            raise self._refused(topic, exc) from exc
         except (KafkaError, TimeoutError) as exc:
             self._failed(topic, exc)
             raise PublishError(f"publish to {topic} failed: {exc!r}") from exc
@@ -217,6 +221,14 @@ class EventGateway:
         self.metrics.published.labels(topic).inc()
         self.breaker.record_success()
         return metadata
+
+    def _refused(self, topic: str, error: BaseException) -> PublishRefused:
+        """The broker answered, so the breaker hears of a success: a principal that may not write a topic is no
+        reason to stop publishing what it may."""
+        self.metrics.failed.labels(topic, type(error).__name__).inc()
+        self.breaker.record_success()
+        return PublishRefused(f"the broker refuses user '{self.settings.sasl_username}' writing {topic} "
+                              f"(TopicAuthorizationFailed: its ACLs do not grant it)")
 
     def _failed(self, topic: str, error: BaseException) -> None:
         self.metrics.failed.labels(topic, type(error).__name__).inc()

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from argus_streams.bus.principals import ADMIN, GATEWAY, MONITOR
 from argus_streams.cli import add_command
 from argus_streams.settings import Settings
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from argus_streams.bus import admin
-    settings = Settings.load()
+    settings = Settings.load().as_principal(ADMIN)  # creates topics and grants ACLs
     if args.action == "ensure":
         reports = admin.ensure_topics(settings)
         for report in reports:
@@ -33,7 +34,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from argus_streams.bus.gateway import EventGateway
     from argus_streams.bus.io import publish_file
 
-    with EventGateway(Settings.load()) as gateway:
+    with EventGateway(Settings.load().as_principal(GATEWAY.name)) as gateway:
         summary = publish_file(gateway, Path(args.file), topic=args.topic)
     for topic, count in sorted(summary.per_topic.items()):
         print(f"{topic:<26} {count:>8}")
@@ -45,7 +46,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_lag(args: argparse.Namespace) -> int:
     from argus_streams.bus import lag
-    settings = Settings.load()
+    settings = Settings.load().as_principal(MONITOR.name)
     groups = args.groups or None
     if args.serve is not None:
         lag.serve_lag_metrics(settings, args.serve, groups, args.interval)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from argus_streams.bus.principals import REVIEW
 from argus_streams.dlq.review import DISCARDED, RESOLVED, STATUSES, FailedEvent, ReviewFilter, ReviewStore
 from argus_streams.errors import ArgusStreamsError, PublishError
 from argus_streams.settings import Settings
@@ -229,7 +230,7 @@ def _replay(store: ReviewStore, args: argparse.Namespace) -> int:
     if args.dry_run or not rows:
         _print_counts(f"{'dry run: would replay' if args.dry_run else 'replayed'} {_plural(len(rows))}{note}", rows)
         return 0
-    producer = ReplayProducer(Settings.load())
+    producer = ReplayProducer(Settings.load().as_principal(REVIEW.name))
     try:
         done, failed = replay(store, producer, rows, args.by, args.force, args.batch)
     finally:

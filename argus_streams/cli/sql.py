@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from argus_streams.bus.principals import ANALYTICS
 from argus_streams.flink import sql_ddl
 from argus_streams.home import REPO_ROOT
 from argus_streams.settings import Settings
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.load()
+    settings = Settings.load().as_principal(ANALYTICS.name)
     prefix = getattr(args, "topic_prefix", None)
     return settings.model_copy(update={"topic_prefix": prefix}) if prefix else settings
 

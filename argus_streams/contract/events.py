@@ -33,6 +33,10 @@ class EventType(StrEnum):
 CODEBASE_EVENTS = frozenset({EventType.CODEBASE_INGESTED, EventType.CODEBASE_ANALYZED})
 TEST_EVENTS = frozenset({EventType.TEST_CREATED, EventType.TEST_EXECUTED, EventType.TEST_FAILED})
 HEALING_EVENTS = frozenset({EventType.HEALING_REQUESTED, EventType.HEALING_COMPLETED})
+# What Argus's services publish (through the producer gateway). The others are the jobs' own outputs, which only
+# the job that makes them writes (bus/principals.py): codebase.analyzed, healing.completed, the DLQ.
+PRODUCED = (EventType.CODEBASE_INGESTED, EventType.TEST_CREATED, EventType.TEST_EXECUTED, EventType.TEST_FAILED,
+            EventType.HEALING_REQUESTED)
 
 # The payload field that orders each family of events (the seed's partitioning strategy).
 PARTITION_KEY_FIELD: dict[EventType, str] = {

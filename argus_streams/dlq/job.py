@@ -218,9 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = job_parser(__doc__, SPEC.default_group)
     parser.add_argument("--review-schema", default="public", help="PostgreSQL schema of the review store")
     args = parser.parse_args(argv)
+    settings = job_settings(args, SPEC.name)
     env = create_env(args.parallelism)
-    build_pipeline(env, job_settings(args), group_id=args.group_id, schema=args.review_schema)
-    env.execute(SPEC.flink_name(args.group_id, job_settings(args).topic_prefix))
+    build_pipeline(env, settings, group_id=args.group_id, schema=args.review_schema)
+    env.execute(SPEC.flink_name(args.group_id, settings.topic_prefix))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from argus_streams.contract.dead_letters import (
     TRUNCATED_FLAG,
     parse_count,
 )
-from argus_streams.contract.events import DEFAULT_TOPIC_PREFIX, ArgusEvent, EventType, topic_for
+from argus_streams.contract.events import DEFAULT_TOPIC_PREFIX, PRODUCED, ArgusEvent, topic_for
 
 # Errors that say the record itself is wrong: retrying it can only fail the same way, so it goes straight to
 # manual review. Everything else (timeouts, unavailable services, unknown errors) is retried with backoff.
@@ -73,8 +73,9 @@ def backoff_ms(retry_count: int) -> int:
 
 
 def republishable_topics(prefix: str = DEFAULT_TOPIC_PREFIX) -> frozenset[str]:
-    """The topics a retry may go to: the project's own for `prefix`, except the DLQ itself."""
-    return frozenset(topic_for(t, prefix) for t in EventType if t is not EventType.DLQ)
+    """The topics a retry may go to: those Argus's services publish, under `prefix`. Never a job's own output
+    (codebase.analyzed, healing.completed: only its job writes it) nor the DLQ itself."""
+    return frozenset(topic_for(t, prefix) for t in PRODUCED)
 
 
 def _shown(value: Any, limit: int = 120) -> str:

@@ -379,9 +379,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("a Python sink needs --python-mode process (PyFlink runs async I/O only there)")
     env = create_env(args.parallelism, {**STATE_BACKEND, "python.fn-execution.bundle.time": str(args.bundle_time_ms),
                                         "python.execution-mode": mode})
-    build_pipeline(env, job_settings(args), group_id=args.group_id, sink_parallelism=args.sink_parallelism or None,
+    settings = job_settings(args, SPEC.name)
+    build_pipeline(env, settings, group_id=args.group_id, sink_parallelism=args.sink_parallelism or None,
                    aggregation=args.aggregation, sink=args.sink)
-    env.execute(SPEC.flink_name(args.group_id, job_settings(args).topic_prefix))
+    env.execute(SPEC.flink_name(args.group_id, settings.topic_prefix))
 
 
 if __name__ == "__main__":

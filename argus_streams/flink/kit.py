@@ -35,6 +35,7 @@ from pyflink.datastream.state import StateTtlConfig
 from pyflink.java_gateway import get_gateway
 from pyflink.util.java_utils import load_java_class
 
+from argus_streams.bus.principals import job_principal
 from argus_streams.contract import dead_letters
 from argus_streams.contract.events import EventType, topic_for
 from argus_streams.errors import ConfigurationError
@@ -237,9 +238,10 @@ def job_parser(description: str | None, default_group: str) -> argparse.Argument
     return parser
 
 
-def job_settings(args: argparse.Namespace) -> Settings:
+def job_settings(args: argparse.Namespace, job: str) -> Settings:
+    """The job's settings, logged in to Kafka as the job's own principal (bus/principals.py)."""
     overrides = {k: v for k, v in {"topic_prefix": args.topic_prefix, "falkordb_graph": args.graph}.items() if v}
-    return Settings.load().model_copy(update=overrides)
+    return Settings.load().as_principal(job_principal(job).name).model_copy(update=overrides)
 
 
 def state_ttl(ttl: Time) -> StateTtlConfig:

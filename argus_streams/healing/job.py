@@ -286,9 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     # Healing is latency-bound: short bundles (each Python operator may hold a record for one bundle).
     env = create_env(args.parallelism, extra={"python.fn-execution.bundle.time": "50"})
     # ARGUS_LLM_* of the submitting environment (never job arguments, which the web UI shows).
-    build_pipeline(env, job_settings(args), group_id=args.group_id, healer=not args.without_healer,
-                   llm=LLMSettings.from_env())
-    env.execute(SPEC.flink_name(args.group_id, job_settings(args).topic_prefix))
+    settings = job_settings(args, SPEC.name)
+    build_pipeline(env, settings, group_id=args.group_id, healer=not args.without_healer, llm=LLMSettings.from_env())
+    env.execute(SPEC.flink_name(args.group_id, settings.topic_prefix))
 
 
 if __name__ == "__main__":

@@ -219,13 +219,13 @@ def main(argv: list[str] | None = None) -> None:
     # deploy/k8s/flink-knowledge-graph.yaml passes --parallelism 2.
     parser.set_defaults(parallelism=1)
     args = parser.parse_args(argv)
-    settings = job_settings(args)
+    settings = job_settings(args, SPEC.name)
     overrides = {"codebase_root": args.codebase_root, "cognee_python": args.cognee_python,
                  "cognee_env_file": args.cognee_env_file}
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v})
     env = create_env(args.parallelism)
     build_pipeline(env, settings, group_id=args.group_id, embeddings=args.embeddings)
-    env.execute(SPEC.flink_name(args.group_id, job_settings(args).topic_prefix))
+    env.execute(SPEC.flink_name(args.group_id, settings.topic_prefix))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from argus_dev.samples import PAGE_AFTER_UI_CHANGE, demo_stream, executed_event,
 from argus_dev.stack.manager import Stack
 from argus_streams.bus.gateway import EventGateway
 from argus_streams.bus.io import consumer, read_records
+from argus_streams.bus.principals import ADMIN
 from argus_streams.contract.events import ArgusEvent
 from argus_streams.contract.topics import catalog
 from argus_streams.dlq.review import FailedEvent, ReviewFilter, ReviewStore
@@ -236,7 +237,7 @@ def run_healing_flow(settings: Settings) -> bool:
 
 def run_demo(stack: Stack) -> int:
     stack.up()
-    settings = stack.settings()
+    settings = stack.settings(ADMIN)  # the demo plays every service, the jobs' outputs read back included
     ensure_jobs(settings, stack)
     ok = publish_and_read_back(settings)
     ok = run_failure_flow(settings) and ok

@@ -17,7 +17,7 @@ def test_every_service_is_healthy(stack) -> None:  # noqa: ANN001
 
 
 def test_topics_match_the_catalog(stack) -> None:  # noqa: ANN001
-    rows = admin.describe(stack.settings())
+    rows = admin.describe(stack.settings("admin"))
     assert [(r["topic"], r["partitions"], r["retention_ms"]) for r in rows] == [
         (spec.name, spec.partitions, spec.retention_ms) for spec in catalog()
     ]
@@ -33,7 +33,7 @@ def test_up_again_changes_nothing(stack) -> None:  # noqa: ANN001
 def test_topic_drift_is_fixed(stack, prefix) -> None:  # noqa: ANN001
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    settings = stack.settings().model_copy(update={"topic_prefix": prefix})
+    settings = stack.settings("admin").model_copy(update={"topic_prefix": prefix})
     with admin.admin_client(settings) as client:
         client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.dlq",
                                              configs={"retention.ms": "1000"})], raise_on_unknown=False)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from argus_dev.stack.base import REPO_ROOT
 
+from argus_streams.bus.principals import rpk_acl_commands
 from argus_streams.contract.topics import catalog
 from argus_streams.settings import Settings
 
@@ -28,8 +29,15 @@ def test_topics_are_created_exactly_as_the_catalog() -> None:
 
 def test_service_users_authenticate_with_scram_sha_512() -> None:
     script = COMPOSE["services"]["redpanda-init"]["command"][0]
-    assert "rpk acl user create argus-service" in script and "--mechanism SCRAM-SHA-512" in script
+    assert "rpk acl user create argus-gateway" in script and "--mechanism SCRAM-SHA-512" in script
     assert "redpanda.enable_sasl=true" in " ".join(COMPOSE["services"]["redpanda"]["command"])
+
+
+def test_each_principal_gets_exactly_the_catalogs_acls() -> None:
+    script = COMPOSE["services"]["redpanda-init"]["command"][0]
+    created = [line.strip().removesuffix(" $$AUTH") for line in script.splitlines() if "rpk acl create" in line]
+    assert created == rpk_acl_commands()
+    assert "--operation all" not in script
 
 
 def test_environment_names_are_settings_variables() -> None:
@@ -56,5 +64,6 @@ def test_flink_conf_is_mounted_into_every_flink_container(name: str) -> None:
 
 def test_no_secret_is_written_in_the_file() -> None:
     text = (REPO_ROOT / "docker-compose.yml").read_text()
-    for variable in ("REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD", "POSTGRES_PASSWORD", "REDPANDA_ADMIN_PASSWORD"):
+    for variable in ("REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD", "POSTGRES_PASSWORD", "REDPANDA_ADMIN_PASSWORD",
+                     "ARGUS_KAFKA_PRINCIPALS", "FALKORDB_PASSWORD", "CACHE_PASSWORD"):
         assert re.search(rf"\$\{{{variable}:\?", text), variable

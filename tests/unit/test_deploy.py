@@ -20,6 +20,7 @@ import yaml
 from argus_dev.stack.base import REPO_ROOT
 from pydantic import SecretStr
 
+from argus_streams.bus.principals import MONITOR, job_principal
 from argus_streams.contract.topics import catalog
 from argus_streams.flink.cluster import JOBS
 from argus_streams.settings import Settings
@@ -196,12 +197,20 @@ def test_no_secret_setting_is_in_the_configmap() -> None:
     assert not set(only("ConfigMap")["data"]) & SECRET_VARIABLES
 
 
+SHARED_SECRET = "argus-streams-credentials"
+
+
+def kafka_secret_name(principal: str) -> str:
+    return f"argus-kafka-{principal.removeprefix('argus-')}"
+
+
 def test_secret_is_a_template_of_placeholders() -> None:
-    secret = only("Secret")
+    secret = named("Secret", SHARED_SECRET)
     assert "data" not in secret, "use stringData with placeholders, never base64 data"
     values = secret["stringData"]
     assert set(values) <= SETTINGS_VARIABLES
-    assert {"REDPANDA_SASL_USERNAME", "REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD"} <= set(values)
+    assert "NEO4J_PASSWORD" in values
+    assert not {"REDPANDA_SASL_USERNAME", "REDPANDA_SASL_PASSWORD"} & set(values), "each pod has its own principal"
     assert not set(values) & set(only("ConfigMap")["data"]), "a key in both would depend on envFrom order"
     for key, value in values.items():
         if "://" in value:
@@ -312,7 +321,12 @@ def test_flink_pods_get_the_settings_from_the_configmap_and_secret(deployment: d
     config_maps = {s["configMapRef"]["name"] for s in sources if "configMapRef" in s}
     secrets = {s["secretRef"]["name"] for s in sources if "secretRef" in s}
     assert config_maps == {only("ConfigMap")["metadata"]["name"]}
-    assert secrets == {only("Secret")["metadata"]["name"]}
+    job = deployed_job_file(deployment).stem.replace("_", "-")
+    own = kafka_secret_name(job_principal(job).name)
+    assert secrets == {SHARED_SECRET, own}
+    assert [s["secretRef"]["name"] for s in sources if "secretRef" in s][-1] == own  # the later source wins
+    kafka = named("Secret", own)["stringData"]
+    assert (kafka["REDPANDA_SASL_USERNAME"], kafka["REDPANDA_SASL_PASSWORD"]) == (job_principal(job).name, PLACEHOLDER)
 
 
 # --- KEDA ------------------------------------------------------------------------------------------------------
@@ -353,7 +367,8 @@ def test_scaled_object_reads_the_brokers_and_group_of_the_configmap() -> None:
 
 def test_trigger_authentication_takes_the_sasl_credentials_from_the_secret() -> None:
     auth = named("TriggerAuthentication", kafka_trigger()["authenticationRef"]["name"])
-    secret = only("Secret")
+    secret = named("Secret", kafka_secret_name(MONITOR.name))
+    assert secret["stringData"]["REDPANDA_SASL_USERNAME"] == MONITOR.name
     refs = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
     assert set(refs) == {"username", "password"}
     for ref in refs.values():

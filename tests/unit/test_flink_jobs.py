@@ -38,7 +38,8 @@ def test_every_job_names_itself_as_the_cli_predicts() -> None:
         assert spec.flink_name() == cluster.flink_job_name(name) == f"argus-{name}", name
         source = Path(module.__file__).read_text()
         assert "job_parser(__doc__, SPEC.default_group)" in source, name
-        assert "env.execute(SPEC.flink_name(args.group_id, job_settings(args).topic_prefix))" in source, name
+        assert "settings = job_settings(args, SPEC.name)" in source, name  # the job's own Kafka principal
+        assert "env.execute(SPEC.flink_name(args.group_id, settings.topic_prefix))" in source, name
         assert f"from {spec.module} import main" in spec.entry_point.read_text(), name
 
 

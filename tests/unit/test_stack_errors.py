@@ -132,14 +132,17 @@ def test_kafka_formats_its_storage_with_no_password_on_a_command_line(tmp_path: 
         return real_run(argv, **kwargs)
 
     monkeypatch.setattr(kafka.subprocess, "run", spy)
-    secrets = {"KAFKA_ADMIN_PASSWORD": "Admin0Secret0Value", "REDPANDA_SASL_PASSWORD": "Service0Secret0Value",
-               "KAFKA_ADMIN_USER": "admin", "REDPANDA_SASL_USERNAME": "argus-service"}
+    secrets = {"KAFKA_ADMIN_PASSWORD": "Admin0Secret0Value", "KAFKA_CONTROLLER_PASSWORD": "Controller0Secret0Value",
+               "KAFKA_ADMIN_USER": "admin", "ARGUS_KAFKA_PRINCIPALS": "argus-gateway:Gateway0Secret0Value"}
     service = kafka.KafkaService(StackLayout(state_dir=tmp_path, ports=Ports().shifted(41_000)), secrets)
     service.layout.ensure_dirs()
     service.data_dir.mkdir(parents=True)
     service.prepare()
     ((argv, mode, text),) = seen
     assert not any("Secret0Value" in arg for arg in argv) and len(argv) == 2 and argv[1].startswith("@")
-    assert mode == 0o600 and "password=Admin0Secret0Value" in text and "password=Service0Secret0Value" in text
+    # Only the admin is made at format time (the principals' users once the broker runs: after_healthy).
+    assert mode == 0o600 and "password=Admin0Secret0Value" in text and "Gateway0Secret0Value" not in text
+    properties = service.properties_path.read_text()  # the controller's password: only in the 0600 config
+    assert "Controller0Secret0Value" in properties and service.properties_path.stat().st_mode & 0o777 == 0o600
     assert not Path(argv[1][1:]).exists()
     assert (service.log_dirs / "meta.properties").is_file()  # the format itself worked

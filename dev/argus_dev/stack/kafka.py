@@ -1,4 +1,10 @@
-"""Apache Kafka 4 (KRaft, one combined broker + controller) with SASL_PLAINTEXT + SCRAM-SHA-512 clients."""
+"""Apache Kafka 4 (KRaft, one combined broker + controller) with SASL_PLAINTEXT + SCRAM-SHA-512 clients and ACLs.
+
+The StandardAuthorizer refuses every principal what bus/principals.py does not grant it; `admin` (the broker's
+own inter-broker user) and `controller` (the broker's login to its own controller listener, SASL PLAIN: KRaft
+controllers cannot check SCRAM) are super users. Each principal's SCRAM user is created (or its password reset
+to the stack's) by the admin once the broker is healthy; `ensure_topics` grants the ACLs.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +26,11 @@ from argus_dev.stack.base import (
     write_private,
 )
 from argus_streams.errors import ConfigurationError, ServiceStartError
+from argus_streams.settings import parse_principals
 
 KAFKA_JARS = REPO_ROOT / "target" / "kafka"
 MECHANISM = "SCRAM-SHA-512"
+CONTROLLER_USER = "controller"
 HEAP = "640m"
 HEALTH_TIMEOUT_MS = 2000
 # These characters would break the `--add-scram` value ([name=..,password=..]) or the quoted JAAS string.
@@ -57,15 +65,23 @@ class KafkaService(Service):
         super().__init__(layout, secrets)
         self.admin_user = self._secret("KAFKA_ADMIN_USER", default="admin")
         self.admin_password = self._secret("KAFKA_ADMIN_PASSWORD")
-        self.user = self._secret("REDPANDA_SASL_USERNAME")
-        self.password = self._secret("REDPANDA_SASL_PASSWORD")
+        self.controller_password = self._secret("KAFKA_CONTROLLER_PASSWORD")
+        self.principals = {name: password for name, password in
+                           parse_principals(secrets.get("ARGUS_KAFKA_PRINCIPALS", "")).items()
+                           if name != self.admin_user}
+        for name, password in self.principals.items():
+            self._check(f"the password of principal {name}", password)
 
     def _secret(self, key: str, default: str = "") -> str:
         value = self.secrets.get(key) or default
         if not value:
             raise ConfigurationError(f"kafka: secret {key} is missing")
+        return self._check(key, value)
+
+    @staticmethod
+    def _check(what: str, value: str) -> str:
         if _UNSAFE.search(value):
-            raise ConfigurationError(f"kafka: {key} must not contain spaces, quotes, \\ , = [ or ]")
+            raise ConfigurationError(f"kafka: {what} must not contain spaces, quotes, \\ , = [ or ]")
         return value
 
     @property
@@ -100,14 +116,25 @@ class KafkaService(Service):
             "org.apache.kafka.common.security.scram.ScramLoginModule required "
             f'username="{self.admin_user}" password="{self.admin_password}";'
         )
+        controller_jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{CONTROLLER_USER}" password="{self.controller_password}" '
+            f'user_{CONTROLLER_USER}="{self.controller_password}";'
+        )
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"{host}:{ports.kafka_controller}",
             "listeners": f"SASL_PLAINTEXT://{host}:{ports.kafka},CONTROLLER://{host}:{ports.kafka_controller}",
             "advertised.listeners": f"SASL_PLAINTEXT://{host}:{ports.kafka}",
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": controller_jaas,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{self.admin_user};User:{CONTROLLER_USER}",
+            "allow.everyone.if.no.acl.found": "false",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "sasl.enabled.mechanisms": MECHANISM,
             "sasl.mechanism.inter.broker.protocol": MECHANISM,
@@ -144,6 +171,8 @@ class KafkaService(Service):
         # The SCRAM users live in the metadata log: new secrets would leave the broker refusing
         # everyone, and the start would only end in a health time-out.
         if formatted and self.fingerprint_path.exists():
+            if self.fingerprint_path.read_text() == self._legacy_fingerprint():
+                write_private(self.fingerprint_path, self._fingerprint())
             if self.fingerprint_path.read_text() != self._fingerprint():
                 raise ServiceStartError(
                     f"kafka: {self.log_dirs} was formatted with other credentials than the current "
@@ -161,7 +190,6 @@ class KafkaService(Service):
             "--cluster-id", _random_cluster_id(),
             "--standalone",
             "--add-scram", f"{MECHANISM}=[name={self.admin_user},password={self.admin_password}]",
-            "--add-scram", f"{MECHANISM}=[name={self.user},password={self.password}]",
             heap="256m",
             jvm_args=self._jvm_args(),
         )  # fmt: skip
@@ -178,9 +206,27 @@ class KafkaService(Service):
         write_private(self.fingerprint_path, self._fingerprint())
 
     def _fingerprint(self) -> str:
-        """A digest of the SCRAM users given to `format`, to notice changed secrets later."""
-        users = f"{self.admin_user}:{self.admin_password}\n{self.user}:{self.password}"
+        """A digest of the SCRAM user given to `format` (the admin), to notice changed secrets later."""
+        return hashlib.sha256(f"{self.admin_user}:{self.admin_password}".encode()).hexdigest()
+
+    def _legacy_fingerprint(self) -> str:
+        """What stacks formatted before the principals wrote: the admin and the one service user, `argus-service`,
+        whose password is the gateway's now."""
+        gateway = self.secrets.get("REDPANDA_SASL_PASSWORD", "")
+        users = f"{self.admin_user}:{self.admin_password}\nargus-service:{gateway}"
         return hashlib.sha256(users.encode()).hexdigest()
+
+    def after_healthy(self) -> None:
+        """Create each principal's SCRAM user, or reset its password to the stack's (the admin logs in)."""
+        from kafka.admin import KafkaAdminClient
+
+        from argus_streams.bus.admin import ensure_users
+
+        admin = KafkaAdminClient(**self.client_config(), request_timeout_ms=10_000)
+        try:
+            ensure_users(admin, self.principals)
+        finally:
+            admin.close()
 
     def command(self) -> list[str]:
         return java_command(
@@ -188,17 +234,17 @@ class KafkaService(Service):
         )
 
     def client_config(self, user: str | None = None, password: str | None = None) -> dict[str, object]:
-        """kafka-python settings for this broker (the service user unless told otherwise)."""
+        """kafka-python settings for this broker (the admin unless told otherwise)."""
         return {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": "SASL_PLAINTEXT",
             "sasl_mechanism": MECHANISM,
-            "sasl_plain_username": user or self.user,
-            "sasl_plain_password": password or self.password,
+            "sasl_plain_username": user or self.admin_user,
+            "sasl_plain_password": password or self.admin_password,
         }
 
     def healthy(self) -> bool:
-        """The service user can log in and read cluster metadata.
+        """The admin can log in and read cluster metadata.
 
         A KafkaAdminClient whose constructor fails (broker starting, wrong password) keeps its IO
         thread alive in kafka-python 3.0; the client factory below lets us close it anyway, so

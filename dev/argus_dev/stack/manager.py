@@ -16,14 +16,19 @@ from argus_dev.stack.kafka import KafkaService
 from argus_dev.stack.neo4j import Neo4jService
 from argus_dev.stack.postgres import APP_ROLE, DATABASE, PostgresService
 from argus_streams.bus.admin import ensure_topics
+from argus_streams.bus.principals import ADMIN, GATEWAY, PRINCIPALS
 from argus_streams.errors import ServiceStartError
-from argus_streams.settings import Settings, read_env_file, write_env_file
+from argus_streams.settings import Settings, format_principals, parse_principals, read_env_file, write_env_file
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (
     FalkorDBService, PostgresService, KafkaService, Neo4jService, FlinkService,
 )
-GENERATED_SECRETS = ("KAFKA_ADMIN_PASSWORD", "REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD",
+GENERATED_SECRETS = ("KAFKA_ADMIN_PASSWORD", "KAFKA_CONTROLLER_PASSWORD", "REDPANDA_SASL_PASSWORD", "NEO4J_PASSWORD",
                      "POSTGRES_PASSWORD", "POSTGRES_APP_PASSWORD", "FALKORDB_PASSWORD")
+# The Kafka user clients get by default: the producer gateway's (bus/principals.py). Stacks made before the
+# principals had one user for everything, `argus-service`; its password becomes the gateway's.
+DEFAULT_KAFKA_USER = GATEWAY.name
+OLD_SERVICE_USER = "argus-service"
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 PASSWORD_LENGTH = 24
 
@@ -64,13 +69,22 @@ class Stack:
     def _load_or_create_secrets(self) -> dict[str, str]:
         path = self.layout.secrets_file
         values = read_env_file(path) if path.is_file() else {}
-        if all(values.get(name) for name in GENERATED_SECRETS):
+        principals = parse_principals(values.get("ARGUS_KAFKA_PRINCIPALS", ""))
+        if all(values.get(name) for name in GENERATED_SECRETS) and all(p.name in principals for p in PRINCIPALS):
             return values
         for name in GENERATED_SECRETS:
-            values.setdefault(name, new_password())
-        values.setdefault("KAFKA_ADMIN_USER", "admin")
-        values.setdefault("REDPANDA_SASL_USERNAME", "argus-service")
+            if not values.get(name):
+                values[name] = new_password()
+        values.setdefault("KAFKA_ADMIN_USER", ADMIN)
+        if values.get("REDPANDA_SASL_USERNAME", OLD_SERVICE_USER) == OLD_SERVICE_USER:
+            values["REDPANDA_SASL_USERNAME"] = DEFAULT_KAFKA_USER
         values.setdefault("NEO4J_USER", "neo4j")
+        # Every principal's password (the gateway's is REDPANDA_SASL_PASSWORD, the admin's KAFKA_ADMIN_PASSWORD).
+        principals[GATEWAY.name] = values["REDPANDA_SASL_PASSWORD"]
+        principals[values["KAFKA_ADMIN_USER"]] = values["KAFKA_ADMIN_PASSWORD"]
+        for principal in PRINCIPALS:
+            principals.setdefault(principal.name, new_password())
+        values["ARGUS_KAFKA_PRINCIPALS"] = format_principals(principals)
         values.update(self.client_env(values))
         write_env_file(path, values)
         return values
@@ -91,8 +105,11 @@ class Stack:
             "FLINK_REST_URL": f"http://{host}:{ports.flink_rest}",
         }
 
-    def settings(self) -> Settings:
-        return Settings.for_stack_file(self.layout.secrets_file)
+    def settings(self, principal: str | None = None) -> Settings:
+        """The stack's client settings, logged in to Kafka as the gateway, or as `principal` (see principals.py;
+        `admin` is a super user)."""
+        settings = Settings.for_stack_file(self.layout.secrets_file)
+        return settings.as_principal(principal) if principal else settings
 
     # Life cycle -----------------------------------------------------------------------------------
     def up(self, report: Callable[[str], None] = print) -> dict[str, float]:
@@ -117,7 +134,7 @@ class Stack:
             for future in [pool.submit(wait, s) for s in self.services]:
                 future.result()
         if any(s.name == "kafka" for s in self.services):
-            for topic in ensure_topics(self.settings()):
+            for topic in ensure_topics(self.settings(ADMIN)):
                 detail = "; ".join(topic.actions + topic.problems) or "as in the catalog"
                 report(f"topic {topic.spec.name:<26} {topic.status:<8} {detail}")
         for service in self.services:
