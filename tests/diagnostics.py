@@ -9,6 +9,7 @@ and of the Python workers' boot logs. The same text joins the test's report (pyt
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,12 +43,27 @@ def _flink_jobs(rest_url: str, since_ms: float) -> list[str]:
     return lines
 
 
-def _error_tail(path: Path) -> list[str]:
+# Logged on every job cancel by the Kafka connector's shaded client (its class loader is gone): no news.
+NOISE = ("Failed to close release connections", "NoClassDefFoundError: org/apache/flink/kafka/shaded")
+_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
+
+
+def _error_tail(path: Path, since: float) -> list[str]:
+    """ERROR lines (and the traceback lines under them) logged since `since`."""
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    errors = [line for line in text if "ERROR" in line or "Traceback" in line or "Error:" in line]
+    after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+    errors, keep = [], False
+    for line in text:
+        stamp = _STAMP.match(line)
+        if stamp:
+            keep = stamp.group(1) >= after and " ERROR " in line and not any(n in line for n in NOISE)
+        elif "Traceback" in line:
+            keep = True
+        if keep and not any(n in line for n in NOISE):
+            errors.append(line)
     return [f"{path.name}:"] + [f"    {line[:300]}" for line in errors[-LOG_LINES:]] if errors else []
 
 
@@ -55,11 +71,11 @@ def stack_report(stack: Any, since: float) -> str:  # noqa: ANN401 - argus_dev's
     lines = _flink_jobs(f"http://{stack.layout.host}:{stack.layout.ports.flink_rest}", since * 1000 - 5000)
     logs = stack.layout.logs_dir / "flink"
     for log in sorted(logs.glob("*taskexecutor*.log")) + sorted(logs.glob("*standalonesession*.log")):
-        lines += _error_tail(log)
+        lines += _error_tail(log, since)
     boot_logs = sorted((stack.layout.state_dir / "data").rglob("flink-python-udf-boot.log"),
                        key=lambda p: p.stat().st_mtime)
     for log in boot_logs[-2:]:
-        lines += _error_tail(log)
+        lines += _error_tail(log, since)
     return "\n".join(lines) or "(nothing: no job started, no ERROR in the logs)"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
@@ -18,6 +19,7 @@ from kafka.admin import (
     NewPartitions,
     NewTopic,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
     UserScramCredentialUpsertion,
@@ -104,7 +106,33 @@ def ensure_acls(admin: KafkaAdminClient, topic_prefix: str) -> int | None:
         return None
     if failed:
         raise ConfigurationError(f"the broker refused {len(failed)} ACL(s) for prefix {topic_prefix!r}: {failed[0]}")
+    _wait_until_authorized(admin, wanted)
     return len(wanted)
+
+
+def _key(acl: ACL) -> tuple[str, int, int, str, int]:
+    pattern = acl.resource_pattern
+    return (acl.principal, int(acl.operation), int(pattern.resource_type), pattern.resource_name,
+            int(pattern.pattern_type))
+
+
+def _wait_until_authorized(admin: KafkaAdminClient, wanted: list[ACL], timeout_s: float = METADATA_WAIT_S) -> None:
+    """Return once the broker's authorizer holds every ACL of `wanted`. The controller answers CreateAcls when it
+    has committed them, before the broker applies them: a write right after was refused (the test suite's)."""
+    everything = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY,
+                           permission_type=ACLPermissionType.ANY,
+                           resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    missing = {_key(acl) for acl in wanted}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found, _error = admin.describe_acls(everything)
+        missing -= {_key(acl) for acl in found}
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise StoreUnavailable(f"the broker does not apply {len(missing)} ACL(s) {timeout_s:.0f} s after they "
+                                   "were created")
+        time.sleep(0.1)
 
 
 def ensure_users(admin: KafkaAdminClient, passwords: dict[str, str]) -> None:
