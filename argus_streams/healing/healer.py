@@ -2,9 +2,10 @@
 
 1. history: a fix that healed the same signature before (from the graph),
 2. locator: Healenium-style scoring of the DOM snapshot's elements (no LLM),
-3. llm: a Claude-compatible endpoint, only when ARGUS_LLM_BASE_URL is set; its selector heals only if it
-   selects exactly one element of the failure's DOM snapshot.
-Any failure of a strategy is an `unhealable` answer with its reason, never a crash.
+3. llm: a Claude-compatible endpoint, only when ARGUS_LLM_BASE_URL is set.
+Whatever strategy proposes a selector, it heals only if it is a CSS selector the healer reads that selects exactly
+one element of the failure's DOM snapshot; otherwise the next strategy is tried. Any failure of a strategy is an
+`unhealable` answer with its reason, never a crash.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ async def answer(request: ArgusEvent, store: FixStore | None, llm: LLMSettings |
             fix = await store.best_fix(request.tenant_id, payload["signature"])
         except Exception as exc:  # history is an optimisation: a graph hiccup must not block healing
             reasons.append(f"history unavailable: {exc!r}")
+        # A fix that worked on an earlier page heals this one only if it picks one element of it.
+        fix = await _checked("history", fix, details, reasons)
     if fix is None:
         try:  # CPU work off the event loop, bounded by the locator's own CPU deadline (no timeout can stop it)
             located = await asyncio.to_thread(heal_locator, details)
@@ -47,17 +50,26 @@ async def answer(request: ArgusEvent, store: FixStore | None, llm: LLMSettings |
             fix = located.as_fix()
             if fix is None:
                 reasons.append(f"locator: {located.reason}")
+            fix = await _checked("locator", fix, details, reasons)
     if fix is None and llm is not None:
         proposed = await heal_with_llm(llm, details)
         fix = proposed.as_fix()
         if fix is None:
             reasons.append(f"llm: {proposed.reason}")
-        else:  # a model's answer is text: it heals only as a selector that picks one element of this page
-            problem = await asyncio.to_thread(unverified, fix["selector"], details)
-            if problem:
-                reasons.append(f"llm: proposed {fix['selector']!r}, but {problem}")
-                fix = None
+        fix = await _checked("llm", fix, details, reasons)  # a model's answer is text
     return completed_event(request, fix, reasons)
+
+
+async def _checked(strategy: str, fix: dict[str, Any] | None, details: dict[str, Any],
+                   reasons: list[str]) -> dict[str, Any] | None:
+    """`fix` if its selector picks exactly one element of the failure's DOM snapshot, else None with the reason."""
+    if fix is None:
+        return None
+    problem = await asyncio.to_thread(unverified, fix["selector"], details)
+    if problem:
+        reasons.append(f"{strategy}: proposed {fix['selector']!r}, but {problem}")
+        return None
+    return fix
 
 
 def unverified(selector: str, details: dict[str, Any]) -> str | None:

@@ -12,13 +12,16 @@ from argus_streams.healing import decisions
 from argus_streams.healing.healer import answer
 from argus_streams.healing.store import FixStore
 
-# The button is gone from the DOM: the locator cannot heal this; only history can.
-NO_MATCH = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
+# The button is gone; the link the recorded fix names is there, but nothing ties it to `#place-order`: the
+# locator cannot heal this, only history can. On the page without it, history's fix selects nothing.
+NO_MATCH = ("<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div>"
+            "<a id='buy-now' href='/checkout'>Checkout</a></main></body></html>")
+WITHOUT_FIX = "<!doctype html><html><body><main><div role='button' aria-label='Buy'>Buy</div></main></body></html>"
 FIX = {"selector": "#buy-now", "strategy": "locator", "confidence": 0.9}
 
 
-def request(tenant: str, seed: int = 1):  # noqa: ANN201
-    failure = decisions.examine_failure(locator_failure(tenant, "t-buy", "#place-order", NO_MATCH, seed=seed))
+def request(tenant: str, seed: int = 1, page: str = NO_MATCH):  # noqa: ANN201
+    failure = decisions.examine_failure(locator_failure(tenant, "t-buy", "#place-order", page, seed=seed))
     assert isinstance(failure, decisions.Failure)
     event = decisions.on_failure(decisions.TestHealingState(), failure, None, now_ms=0)
     assert event is not None
@@ -37,19 +40,23 @@ def test_history_heals_what_healed_before_for_that_tenant_only_while_it_works(st
             await store.apply({"op": "cache_set", "key": failure.key, "fix": FIX, "ttl_s": 600,
                                "tenant_id": tenant, "signature": failure.signature})
             after = await answer(request(tenant, seed=2)[1], store, None)
+            not_on_page = await answer(request(tenant, seed=4, page=WITHOUT_FIX)[1], store, None)
             other_tenant = await answer(elsewhere, store, None)  # same signature, another tenant
             for run in range(2):  # two failed runs with the fix, none passed: it fails more often than it works
                 await store.apply({"op": "cache_outcome", "key": failure.key, "passed": False, "tenant_id": tenant,
                                    "event_id": f"run-{run}", "signature": failure.signature, "fix": FIX})
             worn_out = await answer(request(tenant, seed=3)[1], store, None)
-            return [before, after, other_tenant, worn_out]
+            return [before, after, not_on_page, other_tenant, worn_out]
         finally:
             await store.close()
 
-    before, after, other_tenant, worn_out = (event.payload for event in asyncio.run(scenario()))
+    before, after, not_on_page, other_tenant, worn_out = (event.payload for event in asyncio.run(scenario()))
     assert before["status"] == "unhealable" and before["reason"].startswith("locator: ")
     assert after["status"] == "healed"
     assert after["fix"] == {"selector": "#buy-now", "strategy": "history:locator", "confidence": 0.9}
+    # A healer's answer selects exactly one element of the page it came from, whatever strategy proposed it.
+    assert not_on_page["status"] == "unhealable"
+    assert "history: proposed '#buy-now', but it selects 0 elements of the DOM snapshot" in not_on_page["reason"]
     assert other_tenant["status"] == "unhealable"  # a tenant never gets another tenant's fix
     assert worn_out["status"] == "unhealable"
     # The fix and its outcome counts are in Neo4j as well (the graph is synced to both stores).
