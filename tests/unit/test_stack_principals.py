@@ -59,3 +59,20 @@ def test_a_stack_made_before_the_principals_keeps_its_passwords_and_its_kafka_da
     properties = kafka.properties_path.read_text()
     assert "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer" in properties
     assert "super.users=User:admin;User:controller" in properties
+
+
+def test_up_raises_the_open_files_limit_its_servers_inherit() -> None:
+    """The broker holds a file per partition and the suite makes thousands: from a soft limit of 1024 the stack
+    raises it (to the hard limit at most, when the process may not raise that) before any server starts."""
+    import resource
+    import subprocess
+    import sys
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    script = ("import resource; from argus_dev.stack.base import raise_open_files_limit as r; "
+              "print(r(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    done = subprocess.run(["bash", "-c", f"ulimit -Sn 1024; {sys.executable} -c '{script}'"],
+                          capture_output=True, text=True, check=True)
+    returned, soft = map(int, done.stdout.split())
+    expected = 65_536 if hard == resource.RLIM_INFINITY else min(65_536, hard)
+    assert returned == soft == max(expected, 1024)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from argus_dev.stack.base import Service, StackLayout
+from argus_dev.stack.base import Service, StackLayout, raise_open_files_limit
 from argus_dev.stack.falkordb import FalkorDBService
 from argus_dev.stack.flink import FlinkService
 from argus_dev.stack.kafka import KafkaService
@@ -118,6 +118,7 @@ class Stack:
         Returns seconds to healthy per service. Raises ServiceStartError naming the service and log.
         """
         self.layout.ensure_dirs()
+        raise_open_files_limit()  # before any server starts: they inherit it
         for service in self.services:
             if not service.is_running():
                 service.check_ports()
